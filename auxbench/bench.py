@@ -1,0 +1,81 @@
+"""Benchmarks printed as ratios measured side by side in one process."""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+
+import torch
+
+from auxbench.config import TrainConfig
+from auxbench.data import augment
+from auxbench.losses import classification_loss
+from auxbench.train import Trainer
+
+
+def trainer_throughput(
+    dataset: str, model: str, steps: int, repeats: int, device: str = "auto"
+) -> str:
+    """Median images/s of ``Trainer.train_epoch`` vs a bare PyTorch loop doing the same work.
+
+    Both run the same network (a copy of the trainer's, same initial weights), the same optimiser
+    settings, the same batch size, normalised data on the same device and the same batched
+    augmentation; the bare loop is the minimal hand-written loop for that job. The two alternate
+    over ``repeats`` epochs of ``steps`` batches after one warm-up epoch each.
+    """
+    config = TrainConfig(dataset=dataset, model=model, method="single", device=device, epochs=1)
+    config.train_limit = steps * config.batch_size
+    trainer = Trainer(config)
+    split, data = trainer.train_split, trainer.dataset
+    bare_model = copy.deepcopy(trainer.model)
+    bare_optimizer = torch.optim.SGD(
+        bare_model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
+    shuffle = torch.Generator().manual_seed(0)
+    augment_generator = torch.Generator(device=trainer.device).manual_seed(1)
+
+    def bare_epoch() -> None:
+        bare_model.train()
+        order = torch.randperm(len(split), generator=shuffle).to(trainer.device)
+        for start in range(0, len(split), config.batch_size):
+            index = order[start : start + config.batch_size]
+            images = augment(
+                split.images[index],
+                data.crop_padding,
+                data.horizontal_flip,
+                generator=augment_generator,
+            )
+            logits = bare_model(images)["primary"]
+            loss = classification_loss(config.loss, logits, split.labels[index], config.focal_gamma)
+            bare_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            bare_optimizer.step()
+
+    def timed(run) -> float:
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        run()
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    timed(bare_epoch)
+    timed(trainer.train_epoch)
+    bare_times, trainer_times = [], []
+    for _ in range(repeats):
+        bare_times.append(timed(bare_epoch))
+        trainer_times.append(timed(trainer.train_epoch))
+    bare_rate = len(split) / statistics.median(bare_times)
+    trainer_rate = len(split) / statistics.median(trainer_times)
+    return (
+        f"dataset={dataset} model={model} device={trainer.device} threads={torch.get_num_threads()} "
+        f"steps={steps} batch={config.batch_size} repeats={repeats}\n"
+        f"bare loop : {bare_rate:9.1f} images/s (median)\n"
+        f"trainer   : {trainer_rate:9.1f} images/s (median)\n"
+        f"ratio trainer/bare = {trainer_rate / bare_rate:.3f}"
+    )

@@ -1,0 +1,140 @@
+"""Command line: ``auxbench train | compare | datasets | methods | bench`` (also ``python -m auxbench``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from auxbench.config import ConfigError, make_config, read_yaml
+from auxbench.data import DataError
+
+# CLI flag → TrainConfig key, for the flags that override a --config file.
+TRAIN_FLAGS = {
+    "dataset": str,
+    "method": str,
+    "model": str,
+    "lam": float,
+    "seed": int,
+    "epochs": int,
+    "batch_size": int,
+    "lr": float,
+    "loss": str,
+    "train_limit": int,
+    "patience": int,
+    "device": str,
+    "data_root": str,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code (2 for bad input, 1 for missing data)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except ConfigError as error:
+        print(f"auxbench: error: {error}", file=sys.stderr)
+        return 2
+    except DataError as error:
+        print(f"auxbench: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="auxbench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser(
+        "train", help="train one run and write history.csv and metrics.json"
+    )
+    train.add_argument(
+        "--config", type=Path, help="YAML file of TrainConfig keys; flags override it"
+    )
+    for flag, kind in TRAIN_FLAGS.items():
+        train.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind)
+    train.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
+    train.add_argument("--out", type=Path, required=True, help="directory for the run's results")
+    train.set_defaults(run=_train)
+
+    compare = commands.add_parser("compare", help="run a methods × λ × seeds grid and summarise it")
+    compare.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    compare.add_argument("--out", type=Path, default=Path("results"))
+    compare.set_defaults(run=_compare)
+
+    datasets = commands.add_parser(
+        "datasets", help="list datasets and whether their files are here"
+    )
+    datasets.add_argument("--root", help="data root (default: $AUXBENCH_DATA or ./data/raw)")
+    datasets.add_argument("--fetch", metavar="NAME", help="set up a dataset (fashion-mnist)")
+    datasets.set_defaults(run=_datasets)
+
+    methods = commands.add_parser("methods", help="list the registered methods")
+    methods.set_defaults(run=_methods)
+
+    bench = commands.add_parser("bench", help="trainer throughput vs a bare PyTorch loop")
+    bench.add_argument("--dataset", default="fashion-mnist")
+    bench.add_argument("--model", default="small")
+    bench.add_argument("--steps", type=int, default=60, help="training steps per repetition")
+    bench.add_argument("--repeats", type=int, default=5)
+    bench.add_argument("--device", default="auto")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from auxbench.train import train
+
+    values = read_yaml(args.config) if args.config else {}
+    overrides = {key: getattr(args, key) for key in (*TRAIN_FLAGS, "bf16")}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    config = make_config(values, source=str(args.config or "command line"))
+    metrics = train(config, args.out)
+    print(
+        f"test_acc_at_best_val={metrics['test_acc_at_best_val']:.4f} "
+        f"best_epoch={metrics['best_epoch']} test_acc_last15_mean={metrics['test_acc_last15_mean']:.4f} "
+        f"wall_time_s={metrics['wall_time_s']:.1f} → {args.out / 'metrics.json'}"
+    )
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from auxbench.report.compare import run_grid
+
+    summary = run_grid(read_yaml(args.config), args.out, source=str(args.config))
+    print(summary)
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from auxbench.data import DATASETS, availability, fetch_fashion_mnist
+
+    if args.fetch:
+        if args.fetch != "fashion-mnist":
+            raise ConfigError(
+                "--fetch supports only fashion-mnist; CIFAR and SVHN archives must be placed "
+                "under the data root by hand (see `auxbench datasets` for the expected paths)"
+            )
+        print(fetch_fashion_mnist(args.root))
+        return 0
+    for name in DATASETS:
+        present, message = availability(name, args.root)
+        print(f"{name:22s} {'ok     ' if present else 'missing'} {message}")
+    return 0
+
+
+def _methods(args: argparse.Namespace) -> int:
+    from auxbench.methods import METHODS
+
+    for name, cls in METHODS.items():
+        print(f"{name:12s} {cls.description}{'  [uses λ]' if cls.uses_lambda else ''}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from auxbench.bench import trainer_throughput
+
+    print(trainer_throughput(args.dataset, args.model, args.steps, args.repeats, args.device))
+    return 0

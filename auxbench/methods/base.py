@@ -1,0 +1,98 @@
+"""The method plug-in interface and its registry.
+
+A method owns only what differs from plain supervised training; the trainer owns the loop,
+evaluation, logging and checkpoints. To add a method:
+
+1. write ``auxbench/methods/<name>.py`` with a ``Method`` subclass decorated with ``@register``;
+   give it a ``name``, a one-line ``description`` and ``uses_lambda`` (whether λ means something);
+2. override what it needs: ``heads`` (extra output heads), ``setup`` (build extra networks once the
+   main network exists), ``auxiliary_losses`` (unweighted scalar losses by head),
+   ``loss_weights`` (their weights), ``after_epoch`` (per-epoch work and logs) and
+   ``state_dict`` / ``load_state_dict`` for any state of its own;
+3. import the module in ``auxbench/methods/__init__.py`` and add one test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+if TYPE_CHECKING:
+    from auxbench.config import TrainConfig
+    from auxbench.data import Dataset
+    from auxbench.models import MultiHeadNet
+
+
+@dataclass
+class Batch:
+    """One training batch: augmented images, primary labels, human auxiliary labels, positions."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    aux_labels: torch.Tensor | None
+    index: torch.Tensor
+
+
+class Method:
+    """Base class: primary task only, no auxiliary heads or losses."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    uses_lambda: ClassVar[bool] = False
+
+    def __init__(self, config: TrainConfig, dataset: Dataset):
+        self.config = config
+        self.dataset = dataset
+
+    def heads(self) -> dict[str, int]:
+        """Extra heads (name → number of outputs) the main network needs besides ``primary``."""
+        return {}
+
+    def setup(self, model: MultiHeadNet, device: torch.device) -> None:
+        """Called once the main network is built and on ``device``."""
+
+    def auxiliary_losses(
+        self, batch: Batch, outputs: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Unweighted scalar auxiliary losses by name for this batch."""
+        return {}
+
+    def loss_weights(self) -> dict[str, float]:
+        """The weight of each auxiliary loss in the total loss (λ by default)."""
+        return {name: self.config.lam for name in self.heads()}
+
+    def after_epoch(self, epoch: int) -> dict[str, float]:
+        """Per-epoch work once the main network's epoch is done; returns values to log."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The method's own state (networks, optimisers, counters) for checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a method to the registry under ``cls.name``."""
+    if cls.name in METHODS:
+        raise ValueError(f"method {cls.name!r} is registered twice")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def method_names() -> tuple[str, ...]:
+    """Names of every registered method."""
+    return tuple(METHODS)
+
+
+def create_method(name: str, config: TrainConfig, dataset: Dataset) -> Method:
+    """Instantiate the registered method ``name``."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    return METHODS[name](config, dataset)

@@ -1,0 +1,1 @@
+"""Aggregation of runs into tables and reports."""

@@ -1,0 +1,269 @@
+"""The trainer: owns the loop, evaluation, model selection, logging and result files.
+
+A method (``auxbench.methods``) contributes only its extra heads and losses; everything else is here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from auxbench import io as atomic
+from auxbench.config import TrainConfig
+from auxbench.data import Dataset, augment, load, normalize
+from auxbench.losses import classification_loss
+from auxbench.methods import Batch, create_method
+from auxbench.metrics import ConfusionMatrix
+from auxbench.models import build_model
+
+log = logging.getLogger(__name__)
+
+LAST_EPOCHS_AVERAGED = 15
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available, else CPU; other names are taken as they are."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TensorSplit:
+    """A split held on the training device as normalised float images."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    aux_labels: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+class Trainer:
+    """Trains one (dataset, method, λ, seed) run and writes its results."""
+
+    def __init__(self, config: TrainConfig, dataset: Dataset | None = None):
+        self.config = config.validate()
+        self.device = resolve_device(config.device)
+        seed_everything(config.seed)
+        if dataset is None:
+            dataset = load(
+                config.dataset,
+                root=config.data_root,
+                val_fraction=config.val_fraction,
+                seed=config.seed,
+            )
+        self.dataset = dataset
+        self.train_split = self._on_device(self._limited(dataset.train))
+        self.val_split = self._on_device(dataset.val)
+        self.test_split = self._on_device(dataset.test)
+
+        self.method = create_method(config.method, config, dataset)
+        heads = {"primary": dataset.num_classes, **self.method.heads()}
+        self.model = build_model(
+            config.model, dataset.in_channels, heads, config.width, dataset.image_size
+        ).to(self.device)
+        self.method.setup(self.model, self.device)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=config.lr_step, gamma=config.lr_gamma
+        )
+        self.shuffle_generator = torch.Generator().manual_seed(config.seed)
+        self.augment_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.history: list[dict[str, Any]] = []
+
+    def _limited(self, split):
+        if self.config.train_limit is None or self.config.train_limit >= len(split):
+            return split
+        order = torch.randperm(
+            len(split), generator=torch.Generator().manual_seed(self.config.seed)
+        )
+        return split.subset(order[: self.config.train_limit])
+
+    def _on_device(self, split) -> TensorSplit:
+        images = normalize(split.images.to(self.device), self.dataset.mean, self.dataset.std)
+        aux = None if split.aux_labels is None else split.aux_labels.to(self.device)
+        return TensorSplit(images, split.labels.to(self.device), aux)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    def batches(self) -> Any:
+        """One epoch of shuffled, augmented training batches."""
+        split, size = self.train_split, self.config.batch_size
+        order = torch.randperm(len(split), generator=self.shuffle_generator).to(self.device)
+        for start in range(0, len(split), size):
+            index = order[start : start + size]
+            images = split.images[index]
+            if self.config.augment:
+                images = augment(
+                    images,
+                    self.dataset.crop_padding,
+                    self.dataset.horizontal_flip,
+                    generator=self.augment_generator,
+                )
+            aux = None if split.aux_labels is None else split.aux_labels[index]
+            yield Batch(images, split.labels[index], aux, index)
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss = primary + Σ weight × auxiliary; also returns the primary logits."""
+        config = self.config
+        with self._autocast():
+            outputs = self.model(batch.images)
+        primary = classification_loss(
+            config.loss, outputs["primary"], batch.labels, config.focal_gamma
+        )
+        weights = self.method.loss_weights()
+        auxiliary = self.method.auxiliary_losses(batch, outputs)
+        total = primary + sum(weights[name] * term for name, term in auxiliary.items())
+        return total, outputs
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training split; returns mean loss and accuracy."""
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for batch in self.batches():
+            total, outputs = self.loss(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            loss_sum += total.detach() * len(batch.labels)
+            correct += (outputs["primary"].argmax(dim=1) == batch.labels).sum()
+        self.scheduler.step()
+        n = len(self.train_split)
+        return {"train_loss": float(loss_sum) / n, "train_acc": int(correct) / n}
+
+    @torch.no_grad()
+    def evaluate(self, split: TensorSplit) -> dict[str, float]:
+        """Primary-task accuracy and macro precision, recall and F1 on ``split``."""
+        self.model.eval()
+        matrix = ConfusionMatrix(self.dataset.num_classes, self.device)
+        for start in range(0, len(split), self.config.eval_batch_size):
+            images = split.images[start : start + self.config.eval_batch_size]
+            with self._autocast():
+                logits = self.model(images)["primary"]
+            matrix.update(logits, split.labels[start : start + self.config.eval_batch_size])
+        return matrix.summary()
+
+    def fit(self, out_dir: Path | None = None) -> dict[str, Any]:
+        """Train for ``epochs`` (or until early stopping) and return the run's metrics.
+
+        When ``out_dir`` is given, ``history.csv`` is rewritten after every epoch and
+        ``metrics.json`` and ``model.pt`` are written at the end, each atomically.
+        """
+        config = self.config
+        out = Path(out_dir) if out_dir is not None else None
+        started = time.perf_counter()
+        best: dict[str, Any] | None = None
+        epochs = tqdm(
+            range(1, config.epochs + 1),
+            desc=f"{config.method} seed {config.seed}",
+            disable=None,
+            unit="epoch",
+        )
+        for epoch in epochs:
+            epoch_start = time.perf_counter()
+            row: dict[str, Any] = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
+            row.update(self.train_epoch())
+            row.update(self.method.after_epoch(epoch))
+            row.update(_prefixed("val", self.evaluate(self.val_split)))
+            row.update(_prefixed("test", self.evaluate(self.test_split)))
+            row["epoch_time_s"] = time.perf_counter() - epoch_start
+            self.history.append(row)
+            if best is None or row["val_acc"] > best["val_acc"]:
+                best = row
+            epochs.set_postfix(val_acc=f"{row['val_acc']:.4f}", test_acc=f"{row['test_acc']:.4f}")
+            log.info("epoch %d: %s", epoch, _brief(row))
+            if out is not None:
+                atomic.write_text(out / "history.csv", _csv(self.history))
+            if config.patience is not None and epoch - best["epoch"] >= config.patience:
+                log.info(
+                    "early stop at epoch %d: no validation gain for %d epochs",
+                    epoch,
+                    config.patience,
+                )
+                break
+        metrics = self._metrics(best, time.perf_counter() - started)
+        if out is not None:
+            atomic.save_torch(
+                out / "model.pt",
+                {"model": self.model.state_dict(), "method": self.method.state_dict()},
+            )
+            atomic.write_json(out / "metrics.json", metrics)
+        return metrics
+
+    def _metrics(self, best: dict[str, Any], wall_time: float) -> dict[str, Any]:
+        last = self.history[-LAST_EPOCHS_AVERAGED:]
+        final = self.history[-1]
+        return {
+            "test_acc_at_best_val": best["test_acc"],
+            "test_f1_at_best_val": best["test_f1"],
+            "test_precision_at_best_val": best["test_precision"],
+            "test_recall_at_best_val": best["test_recall"],
+            "best_epoch": best["epoch"],
+            "val_acc_best": best["val_acc"],
+            "test_acc_final": final["test_acc"],
+            "test_acc_last15_mean": sum(r["test_acc"] for r in last) / len(last),
+            "epochs_run": final["epoch"],
+            "stopped_early": final["epoch"] < self.config.epochs,
+            "wall_time_s": wall_time,
+            "device": _device_name(self.device),
+            "torch_version": torch.__version__,
+            "dataset_source": self.dataset.source,
+            "n_train": len(self.train_split),
+            "n_val": len(self.val_split),
+            "n_test": len(self.test_split),
+            "config": self.config.to_dict(),
+        }
+
+
+def train(config: TrainConfig, out_dir: Path | None = None) -> dict[str, Any]:
+    """Train one run as configured and return its metrics (see ``Trainer.fit``)."""
+    return Trainer(config).fit(out_dir)
+
+
+def _prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{key}": value for key, value in values.items()}
+
+
+def _brief(row: dict[str, Any]) -> str:
+    keys = ("train_loss", "val_acc", "test_acc", "epoch_time_s")
+    return " ".join(f"{key}={row[key]:.4f}" for key in keys)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
