@@ -1,4 +1,7 @@
-"""Command line: ``auxbench train | compare | datasets | methods | bench`` (also ``python -m auxbench``)."""
+"""Command line: ``auxbench train | prepare | aggregate | plots | report | datasets | methods | bench``.
+
+Also reachable as ``python -m auxbench``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,9 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from auxbench.config import ConfigError, make_config, read_yaml
 from auxbench.data import DataError
@@ -47,26 +53,48 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auxbench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser(
-        "train", help="train one run and write history.csv and metrics.json"
-    )
-    train.add_argument(
-        "--config", type=Path, help="YAML file of TrainConfig keys; flags override it"
-    )
+    train = commands.add_parser("train", help="train one run; write history.csv and metrics.json")
+    train.add_argument("--config", type=Path, help="YAML file of TrainConfig keys; flags override")
     for flag, kind in TRAIN_FLAGS.items():
         train.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind)
     train.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any TrainConfig key (VALUE is read as YAML); repeatable",
+    )
     train.add_argument("--out", type=Path, required=True, help="directory for the run's results")
     train.set_defaults(run=_train)
 
-    compare = commands.add_parser("compare", help="run a methods × λ × seeds grid and summarise it")
-    compare.add_argument("--config", type=Path, default=Path("config/config.yaml"))
-    compare.add_argument("--out", type=Path, default=Path("results"))
-    compare.set_defaults(run=_compare)
+    prepare = commands.add_parser("prepare", help="load a dataset, write a checksummed manifest")
+    prepare.add_argument("--dataset", required=True)
+    prepare.add_argument("--root", help="data root (default: $AUXBENCH_DATA or ./data/raw)")
+    prepare.add_argument("--expect", help="expected content SHA-256; a mismatch is an error")
+    prepare.add_argument("--out", type=Path, required=True)
+    prepare.set_defaults(run=_prepare)
 
-    datasets = commands.add_parser(
-        "datasets", help="list datasets and whether their files are here"
-    )
+    aggregate = commands.add_parser("aggregate", help="tables and statistics from finished runs")
+    aggregate.add_argument("metrics", nargs="+", type=Path, help="the runs' metrics.json files")
+    aggregate.add_argument("--tables", type=Path, required=True, help="directory for the tables")
+    aggregate.add_argument("--metrics-out", type=Path, required=True, help="DVC metrics file")
+    aggregate.set_defaults(run=_aggregate)
+
+    plots = commands.add_parser("plots", help="seaborn figures from the aggregated tables")
+    plots.add_argument("--tables", type=Path, required=True)
+    plots.add_argument("--out", type=Path, required=True)
+    plots.set_defaults(run=_plots)
+
+    report = commands.add_parser("report", help="the self-contained HTML report")
+    report.add_argument("--tables", type=Path, required=True)
+    report.add_argument("--figures", type=Path, required=True)
+    report.add_argument("--config", type=Path, required=True, help="the resolved workflow config")
+    report.add_argument("--captions", type=Path, default=Path("workflow/report"))
+    report.add_argument("--out", type=Path, required=True)
+    report.set_defaults(run=_report)
+
+    datasets = commands.add_parser("datasets", help="list datasets and whether their files exist")
     datasets.add_argument("--root", help="data root (default: $AUXBENCH_DATA or ./data/raw)")
     datasets.add_argument("--fetch", metavar="NAME", help="set up a dataset (fashion-mnist)")
     datasets.set_defaults(run=_datasets)
@@ -84,27 +112,64 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings(pairs: list[str]) -> dict[str, Any]:
+    settings = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+        settings[key] = yaml.safe_load(value)
+    return settings
+
+
 def _train(args: argparse.Namespace) -> int:
     from auxbench.train import train
 
     values = read_yaml(args.config) if args.config else {}
+    values.update(_settings(args.set))
     overrides = {key: getattr(args, key) for key in (*TRAIN_FLAGS, "bf16")}
     values.update({key: value for key, value in overrides.items() if value is not None})
     config = make_config(values, source=str(args.config or "command line"))
     metrics = train(config, args.out)
     print(
         f"test_acc_at_best_val={metrics['test_acc_at_best_val']:.4f} "
-        f"best_epoch={metrics['best_epoch']} test_acc_last15_mean={metrics['test_acc_last15_mean']:.4f} "
+        f"best_epoch={metrics['best_epoch']} "
+        f"test_acc_last15_mean={metrics['test_acc_last15_mean']:.4f} "
         f"wall_time_s={metrics['wall_time_s']:.1f} → {args.out / 'metrics.json'}"
     )
     return 0
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from auxbench.report.compare import run_grid
+def _prepare(args: argparse.Namespace) -> int:
+    from auxbench.prepare import prepare
 
-    summary = run_grid(read_yaml(args.config), args.out, source=str(args.config))
-    print(summary)
+    manifest = prepare(args.dataset, args.out, args.root, args.expect)
+    print(f"{args.dataset}: content sha256 {manifest['content_sha256']} → {args.out}")
+    return 0
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    from auxbench.report.aggregate import aggregate
+
+    summary = aggregate(args.metrics, args.tables, args.metrics_out)
+    print(summary.to_markdown(index=False, floatfmt=".4f"))
+    return 0
+
+
+def _plots(args: argparse.Namespace) -> int:
+    from auxbench.report.plots import make_figures
+
+    for path in make_figures(args.tables, args.out):
+        print(path)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from auxbench.report.html import environment_info, write_report
+
+    figures = sorted(args.figures.glob("*.png"))
+    config = read_yaml(args.config)
+    print(write_report(args.tables, figures, config, environment_info(), args.out, args.captions))
     return 0
 
 

@@ -1,0 +1,135 @@
+"""Aggregation of finished runs into tidy tables, a summary with statistics, and a DVC metrics file.
+
+Runs are only comparable when their configs agree on everything but the fanned-out keys
+(dataset, method, λ, seed); anything else is refused with a message naming the key and the runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from scipy import stats
+
+from auxbench import io as atomic
+from auxbench.config import ConfigError
+from auxbench.methods import METHODS
+from auxbench.report.stats import confidence_halfwidth
+
+RUN_COLUMNS = (
+    "test_acc_at_best_val",
+    "test_acc_last15_mean",
+    "val_acc_best",
+    "best_epoch",
+    "test_acc_final",
+    "test_f1_at_best_val",
+    "wall_time_s",
+    "epochs_run",
+    "device",
+)
+# Settings that may differ between runs of one comparison: the fanned-out keys, and where data lies.
+MAY_DIFFER = ("dataset", "method", "lam", "seed", "data_root")
+BASELINE = "single"
+
+
+def read_runs(metrics_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read each run's ``metrics.json`` and ``history.csv``; return (runs, per-epoch history)."""
+    runs, histories, reference = [], [], None
+    for path in sorted(Path(p) for p in metrics_files):
+        metrics = json.loads(path.read_text())
+        config = metrics["config"]
+        reference = reference or (path, config)
+        _check_comparable(reference, (path, config))
+        lam = config["lam"] if METHODS[config["method"]].uses_lambda else math.nan
+        keys = {
+            "dataset": config["dataset"],
+            "method": config["method"],
+            "lam": lam,
+            "seed": config["seed"],
+        }
+        runs.append({**keys, **{c: metrics[c] for c in RUN_COLUMNS}, "run_dir": str(path.parent)})
+        history = pd.read_csv(path.parent / "history.csv")
+        histories.append(history.assign(**keys)[[*keys, *history.columns]])
+    if not runs:
+        raise ConfigError("no finished runs to aggregate")
+    return pd.DataFrame(runs), pd.concat(histories, ignore_index=True)
+
+
+def _check_comparable(reference: tuple[Path, dict], other: tuple[Path, dict]) -> None:
+    (ref_path, ref), (path, config) = reference, other
+    for key in sorted(set(ref) | set(config)):
+        if key not in MAY_DIFFER and ref.get(key) != config.get(key):
+            raise ConfigError(
+                f"refusing to mix runs with different settings: '{key}' is {ref.get(key)!r} in "
+                f"{ref_path.parent} but {config.get(key)!r} in {path.parent}; only "
+                f"{', '.join(MAY_DIFFER[:4])} may differ. Rerun the stale runs or aggregate "
+                f"them separately."
+            )
+
+
+def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset × method × λ: mean, std, 95% CI, seeds, difference and Welch p vs single."""
+    rows = []
+    for (dataset, method, lam), group in runs.groupby(["dataset", "method", "lam"], dropna=False):
+        accuracy, last15 = group["test_acc_at_best_val"], group["test_acc_last15_mean"]
+        baseline = runs[(runs["dataset"] == dataset) & (runs["method"] == BASELINE)]
+        baseline_acc = baseline["test_acc_at_best_val"]
+        is_baseline = method == BASELINE
+        rows.append(
+            {
+                "dataset": dataset,
+                "method": method,
+                "lam": lam,
+                "n_seeds": len(group),
+                "test_acc_mean": accuracy.mean(),
+                "test_acc_std": accuracy.std(ddof=1),
+                "test_acc_ci95": confidence_halfwidth(accuracy),
+                "last15_mean": last15.mean(),
+                "last15_std": last15.std(ddof=1),
+                "last15_ci95": confidence_halfwidth(last15),
+                "diff_vs_single": accuracy.mean() - baseline_acc.mean()
+                if len(baseline)
+                else math.nan,
+                "p_welch": math.nan if is_baseline else _welch_p(accuracy, baseline_acc),
+                "wall_time_s_mean": group["wall_time_s"].mean(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _welch_p(values: pd.Series, baseline: pd.Series) -> float:
+    if len(values) < 2 or len(baseline) < 2:
+        return math.nan
+    return float(stats.ttest_ind(values, baseline, equal_var=False).pvalue)
+
+
+def dvc_metrics(summary: pd.DataFrame) -> dict[str, Any]:
+    """Nested ``{dataset: {method[@λ]: {test_acc_mean, test_acc_ci95, last15_mean}}}`` for DVC."""
+    metrics: dict[str, Any] = {}
+    for row in summary.itertuples():
+        label = row.method if pd.isna(row.lam) else f"{row.method}@{row.lam:g}"
+        metrics.setdefault(row.dataset, {})[label] = {
+            key: None if pd.isna(value) else round(float(value), 6)
+            for key, value in (
+                ("test_acc_mean", row.test_acc_mean),
+                ("test_acc_ci95", row.test_acc_ci95),
+                ("last15_mean", row.last15_mean),
+            )
+        }
+    return metrics
+
+
+def aggregate(metrics_files: list[Path], tables: Path, metrics_path: Path) -> pd.DataFrame:
+    """Write ``runs``, ``history`` and ``summary`` tables (CSV; summary also Markdown) and metrics."""
+    runs, history = read_runs(metrics_files)
+    summary = summarise_runs(runs)
+    tables = Path(tables)
+    atomic.write_text(tables / "runs.csv", runs.to_csv(index=False))
+    atomic.write_text(tables / "history.csv", history.to_csv(index=False))
+    atomic.write_text(tables / "summary.csv", summary.to_csv(index=False))
+    atomic.write_text(tables / "summary.md", summary.to_markdown(index=False, floatfmt=".4f"))
+    atomic.write_json(metrics_path, dvc_metrics(summary))
+    return summary

@@ -1,0 +1,204 @@
+"""Figures of the aggregated tables: learning curves, accuracy, λ ablation and wall time.
+
+Figures are built as plain ``matplotlib.figure.Figure`` objects drawn by the Agg canvas, so no
+pyplot state or GUI backend is touched and nothing stays open after a figure is saved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from auxbench.report.stats import confidence_halfwidth
+
+DPI = 110
+SINGLE = "single"
+SEEDS_STYLE = {"color": "0.15", "size": 4, "alpha": 0.8, "jitter": 0.15}
+
+
+def run_label(method: str, lam: float) -> str:
+    """A run's label in plots: ``method`` when λ means nothing, else ``"method λ=<lam>"``."""
+    return method if pd.isna(lam) else f"{method} λ={lam:g}"
+
+
+def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``label`` column from its ``method`` and ``lam`` columns."""
+    labels = [run_label(m, lam) for m, lam in zip(frame["method"], frame["lam"], strict=True)]
+    return frame.assign(label=labels)
+
+
+def label_order(frame: pd.DataFrame) -> list[str]:
+    """Labels of ``frame`` in plotting order: ``single`` first, then by method and ascending λ."""
+    keys = frame[["method", "lam"]].drop_duplicates()
+    keys = keys.assign(rank=keys["method"].ne(SINGLE)).sort_values(
+        ["rank", "method", "lam"], na_position="first"
+    )
+    return [run_label(m, lam) for m, lam in zip(keys["method"], keys["lam"], strict=True)]
+
+
+def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
+    """Write every figure for each dataset of ``tables_dir`` into ``out_dir``; return their paths.
+
+    Per dataset: ``curves_``, ``accuracy_``, ``lambda_`` (only when some method has λ values) and
+    ``time_<dataset>.png``.
+    """
+    tables_dir, out_dir = Path(tables_dir), Path(out_dir)
+    runs = with_labels(pd.read_csv(tables_dir / "runs.csv"))
+    history = with_labels(pd.read_csv(tables_dir / "history.csv"))
+    summary = with_labels(pd.read_csv(tables_dir / "summary.csv"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for dataset in sorted(runs["dataset"].unique()):
+        d_runs = runs[runs["dataset"] == dataset]
+        order = label_order(d_runs)
+        palette = dict(zip(order, _colours(len(order)), strict=True))
+        figures = {
+            "curves": _curves(history[history["dataset"] == dataset], order, palette),
+            "accuracy": _accuracy(d_runs, summary[summary["dataset"] == dataset], order, palette),
+            "lambda": _lambda(summary[summary["dataset"] == dataset]),
+            "time": _wall_time(d_runs, order, palette),
+        }
+        for kind, fig in figures.items():
+            if fig is None:
+                continue
+            fig.suptitle(dataset)
+            path = out_dir / f"{kind}_{dataset}.png"
+            fig.savefig(path)
+            written.append(path)
+    return written
+
+
+def _colours(n: int) -> list:
+    return sns.color_palette("tab10" if n <= 10 else "husl", n)
+
+
+def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, np.atleast_1d(fig.subplots(1, ncols, sharey=True))
+
+
+def _bar_height(n_labels: int) -> float:
+    return 1.6 + 0.45 * n_labels
+
+
+def _t_interval(values: pd.Series) -> tuple[float, float]:
+    """Mean ± half-width of the Student-t 95% CI, as seaborn's ``errorbar`` callable expects."""
+    mean, half = values.mean(), confidence_halfwidth(pd.Series(values))
+    return mean - half, mean + half
+
+
+def _curves(history: pd.DataFrame, order: list[str], palette: dict) -> Figure | None:
+    """Validation and test accuracy per epoch: mean over seeds with a 95% t-CI band."""
+    if history.empty:
+        return None
+    fig, axes = _figure(11, 4.2, ncols=2)
+    for ax, column, name in zip(axes, ("val_acc", "test_acc"), ("Validation", "Test"), strict=True):
+        sns.lineplot(
+            data=history,
+            x="epoch",
+            y=column,
+            hue="label",
+            hue_order=[label for label in order if label in set(history["label"])],
+            palette=palette,
+            errorbar=_t_interval,
+            ax=ax,
+        )
+        ax.set(title=f"{name} accuracy (mean over seeds, band: 95% t-CI)", ylabel="accuracy")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes:
+        ax.get_legend().remove()
+    fig.legend(handles, labels, loc="outside right upper", title="run")
+    return fig
+
+
+def _bars_with_seeds(ax, means: pd.Series, runs: pd.DataFrame, column: str, order, palette):
+    """Horizontal bars of ``means`` (indexed by label) with each run's ``column`` as a dot."""
+    sns.barplot(
+        x=means.reindex(order).to_numpy(),
+        y=order,
+        hue=order,
+        order=order,
+        hue_order=order,
+        palette=palette,
+        errorbar=None,
+        legend=False,
+        alpha=0.85,
+        ax=ax,
+    )
+    sns.stripplot(data=runs, x=column, y="label", order=order, ax=ax, **SEEDS_STYLE)
+    ax.set_ylabel("")
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _accuracy(runs, summary: pd.DataFrame, order, palette) -> Figure:
+    """Test accuracy at the best validation epoch: summary mean with its 95% t-CI, seeds as dots."""
+    summary = summary.set_index("label")
+    order = [label for label in order if label in summary.index]
+    means = summary.loc[order, "test_acc_mean"]
+    ci = summary.loc[order, "test_acc_ci95"].to_numpy(dtype=float)
+    fig, (ax,) = _figure(8, _bar_height(len(order)))
+    _bars_with_seeds(ax, means, runs, "test_acc_at_best_val", order, palette)
+    for bars in ax.containers:  # one container per label (hue)
+        ax.bar_label(bars, fmt="%.4f", label_type="center", fontsize=8)
+    ax.errorbar(means, range(len(order)), xerr=ci, fmt="none", ecolor="black", capsize=4)
+    ax.set(
+        title="Test accuracy at best validation epoch\n(mean ± 95% t-CI; dots: seeds)",
+        xlabel="test accuracy",
+    )
+    ax.set_xlim(0, max(1.0, float(np.nanmax(means + np.nan_to_num(ci)))))
+    return fig
+
+
+def _lambda(summary: pd.DataFrame) -> Figure | None:
+    """Test accuracy against λ (log-2 axis) per λ method, with ``single``'s mean as reference.
+
+    λ ≤ 0 has no place on a log axis and is left out.
+    """
+    swept = summary[summary["lam"].gt(0)].sort_values(["method", "lam"])
+    if swept.empty:
+        return None
+    fig, (ax,) = _figure(7, 4.5)
+    methods = list(swept["method"].unique())
+    for method, colour in zip(methods, _colours(len(methods)), strict=True):
+        rows = swept[swept["method"] == method]
+        ax.errorbar(
+            rows["lam"],
+            rows["test_acc_mean"],
+            yerr=rows["test_acc_ci95"].to_numpy(dtype=float),
+            marker="o",
+            capsize=4,
+            color=colour,
+            label=method,
+        )
+    single = summary.loc[summary["method"] == SINGLE, "test_acc_mean"]
+    if not single.empty:
+        ax.axhline(single.iloc[0], color="0.3", linestyle="--", label=f"{SINGLE} (mean)")
+    ax.set_xscale("log", base=2)
+    lams = sorted(swept["lam"].unique())
+    ax.set_xticks(lams, [f"{lam:g}" for lam in lams])
+    ax.set(
+        title="λ ablation: test accuracy at best validation epoch (mean ± 95% t-CI)",
+        xlabel="λ (log₂ scale)",
+        ylabel="test accuracy",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(title="method")
+    return fig
+
+
+def _wall_time(runs: pd.DataFrame, order, palette) -> Figure:
+    """Training wall time per run label: mean over seeds as bars, seeds as dots."""
+    fig, (ax,) = _figure(8, _bar_height(len(order)))
+    means = runs.groupby("label")["wall_time_s"].mean()
+    _bars_with_seeds(ax, means, runs, "wall_time_s", order, palette)
+    ax.set(title="Training wall time (mean over seeds; dots: seeds)", xlabel="wall time [s]")
+    return fig

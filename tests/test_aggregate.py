@@ -1,0 +1,74 @@
+import json
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from auxbench.config import ConfigError, TrainConfig
+from auxbench.report.aggregate import aggregate
+from auxbench.report.stats import confidence_halfwidth
+
+ACCURACY = {("single", None): [0.80, 0.82, 0.81], ("human", 1.0): [0.85, 0.86, 0.84]}
+
+
+def write_run(root, method, lam, seed, accuracy, **config_overrides):
+    config = TrainConfig(dataset="synthetic", method=method, seed=seed, **config_overrides)
+    if lam is not None:
+        config.lam = lam
+    directory = root / method / str(lam) / str(seed)
+    directory.mkdir(parents=True)
+    history = pd.DataFrame({"epoch": [1, 2], "val_acc": [0.5, 0.6], "test_acc": [0.5, accuracy]})
+    history.to_csv(directory / "history.csv", index=False)
+    metrics = {
+        "test_acc_at_best_val": accuracy,
+        "test_acc_last15_mean": accuracy - 0.01,
+        "val_acc_best": 0.6,
+        "best_epoch": 2,
+        "test_acc_final": accuracy,
+        "test_f1_at_best_val": accuracy,
+        "wall_time_s": 10.0 + seed,
+        "epochs_run": 2,
+        "device": "cpu",
+        "config": config.to_dict(),
+    }
+    (directory / "metrics.json").write_text(json.dumps(metrics))
+    return directory / "metrics.json"
+
+
+def write_grid(root):
+    return [
+        write_run(root, method, lam, seed, acc)
+        for (method, lam), accuracies in ACCURACY.items()
+        for seed, acc in enumerate(accuracies)
+    ]
+
+
+def test_summary_statistics_match_scipy(tmp_path):
+    files = write_grid(tmp_path / "runs")
+    summary = aggregate(files, tmp_path / "tables", tmp_path / "metrics.json")
+    human = summary[summary["method"] == "human"].iloc[0]
+    single = summary[summary["method"] == "single"].iloc[0]
+    assert human["n_seeds"] == 3 and human["lam"] == 1.0 and pd.isna(single["lam"])
+    assert human["test_acc_mean"] == pytest.approx(0.85)
+    assert human["test_acc_ci95"] == pytest.approx(
+        confidence_halfwidth(pd.Series(ACCURACY[("human", 1.0)]))
+    )
+    assert human["diff_vs_single"] == pytest.approx(0.85 - 0.81)
+    welch = stats.ttest_ind(ACCURACY[("human", 1.0)], ACCURACY[("single", None)], equal_var=False)
+    assert human["p_welch"] == pytest.approx(welch.pvalue)
+    assert pd.isna(single["p_welch"])
+    runs = pd.read_csv(tmp_path / "tables" / "runs.csv")
+    history = pd.read_csv(tmp_path / "tables" / "history.csv")
+    assert len(runs) == 6 and len(history) == 12
+    assert {"dataset", "method", "lam", "seed", "epoch", "test_acc"} <= set(history.columns)
+    assert "| human" in (tmp_path / "tables" / "summary.md").read_text()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["synthetic"]["human@1"]["test_acc_mean"] == pytest.approx(0.85)
+
+
+def test_runs_with_different_settings_are_refused(tmp_path):
+    files = write_grid(tmp_path / "runs")
+    files.append(write_run(tmp_path / "other", "single", None, 9, 0.8, epochs=99))
+    with pytest.raises(ConfigError, match="'epochs' is 99 in .*other.* but 15 in"):
+        aggregate(files, tmp_path / "tables", tmp_path / "metrics.json")
+    assert not (tmp_path / "tables").exists()

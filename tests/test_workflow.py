@@ -1,0 +1,143 @@
+"""The Snakemake workflow and the DVC pipeline, run for real on the synthetic dataset."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from auxbench.methods import METHODS
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", ".dvcignore", "auxbench")
+SYNTHETIC = {
+    "datasets": ["synthetic"],
+    "methods": ["single", "human"],
+    "lams": [0.5, 1.0],
+    "seeds": [0, 1],
+    "train": {"epochs": 2, "batch_size": 50, "device": "cpu"},
+    "train_threads": 1,
+}
+
+
+def run(command, cwd=REPO, check=True):
+    result = subprocess.run(
+        command, cwd=cwd, env=ENV, capture_output=True, text=True, check=False, timeout=600
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def copy_project(tmp_path, config):
+    """A copy of the workflow files with ``config`` as config/config.yaml."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def expected_training_jobs(config):
+    grid = yaml.safe_load(Path(config).read_text())
+    per_dataset = sum(
+        len(grid["lams"]) if METHODS[method].uses_lambda else 1 for method in grid["methods"]
+    )
+    return len(grid["datasets"]) * per_dataset * len(grid["seeds"])
+
+
+def test_lint_is_clean_and_rules_are_snakefmt_formatted():
+    lint = run([BIN / "snakemake", "--lint"])
+    assert "Lints for" not in lint.stdout + lint.stderr
+    smk = [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]
+    run([BIN / "snakefmt", "--check", *smk])
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "config/config.yaml",
+        *sorted(str(p.relative_to(REPO)) for p in (REPO / "config" / "paper").glob("*.yaml")),
+    ],
+)
+def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
+    elsewhere = [f"results={tmp_path / 'results'}", f"prepared={tmp_path / 'prepared'}"]
+    dry = run([BIN / "snakemake", "-n", "--configfile", config, "--config", *elsewhere])
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.MULTILINE))
+    assert int(counts["train"]) == expected_training_jobs(REPO / config)
+    assert int(counts["prepare_data"]) == len(
+        yaml.safe_load((REPO / config).read_text())["datasets"]
+    )
+    for rule in ("aggregate", "plots", "report"):
+        assert int(counts[rule]) == 1
+
+
+def test_bad_config_fails_naming_the_key(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump({**SYNTHETIC, "sedes": [0]}))
+    result = run([BIN / "snakemake", "-n", "--configfile", config], check=False)
+    assert result.returncode != 0 and "sedes" in result.stdout + result.stderr
+    config.write_text(yaml.safe_dump({**SYNTHETIC, "methods": ["single", "nope"]}))
+    result = run([BIN / "snakemake", "-n", "--configfile", config], check=False)
+    assert result.returncode != 0 and "unknown method 'nope'" in result.stdout + result.stderr
+
+
+def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
+    project = copy_project(tmp_path, SYNTHETIC)
+    run([BIN / "snakemake", "--cores", "2"], cwd=project)
+    results = project / "results"
+    runs = pd.read_csv(results / "tables" / "runs.csv")
+    assert len(runs) == expected_training_jobs(project / "config" / "config.yaml") == 6
+    summary = pd.read_csv(results / "tables" / "summary.csv")
+    assert set(summary["method"]) == {"single", "human"} and (summary["n_seeds"] == 2).all()
+    figures = {p.name for p in (results / "figures").glob("*.png")}
+    assert {"curves_synthetic.png", "accuracy_synthetic.png", "lambda_synthetic.png"} <= figures
+    html = (results / "report" / "index.html").read_text()
+    assert 'id="summary"' in html and "data:image/png;base64," in html
+    assert (project / "data" / "prepared" / "synthetic.json").is_file()
+    # Nothing left to do: a second run schedules no job.
+    again = run([BIN / "snakemake", "--cores", "2", "-n"], cwd=project)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
+    project = copy_project(tmp_path / "project", {**SYNTHETIC, "methods": ["single"]})
+    run(["git", "init", "-q"], cwd=project)
+    run([BIN / "dvc", "init", "-q"], cwd=project)
+    run([BIN / "dvc", "repro"], cwd=project)
+    model = project / "results" / "runs" / "synthetic" / "single" / "lam-" / "seed0" / "model.pt"
+    assert model.is_file() and (project / "results" / "metrics.json").is_file()
+
+    second = run([BIN / "dvc", "repro"], cwd=project)
+    assert "didn't change, skipping" in second.stdout
+    assert "Running stage" not in second.stdout
+
+    config = yaml.safe_load((project / "config" / "config.yaml").read_text())
+    config["seeds"] = [0, 1, 2]
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    third = run([BIN / "dvc", "repro"], cwd=project)
+    assert "Running stage 'benchmark'" in third.stdout
+    assert len(pd.read_csv(project / "results" / "tables" / "runs.csv")) == 3
+
+    remote = tmp_path / "remote"
+    run([BIN / "dvc", "remote", "add", "-d", "local", remote], cwd=project)
+    run([BIN / "dvc", "push"], cwd=project)
+    saved = model.read_bytes()
+    shutil.rmtree(project / "results" / "runs")
+    shutil.rmtree(project / "data" / "prepared")
+    shutil.rmtree(project / ".dvc" / "cache")
+    run([BIN / "dvc", "pull"], cwd=project)
+    assert model.read_bytes() == saved
+    assert (project / "data" / "prepared" / "synthetic.json").is_file()

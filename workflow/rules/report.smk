@@ -1,0 +1,74 @@
+rule aggregate:
+    input:
+        [directory / "metrics.json" for directory in RUN_DIRECTORIES],
+    output:
+        runs=report(
+            f"{RESULTS}/tables/runs.csv",
+            caption="../report/runs.rst",
+            category="Tables",
+        ),
+        history=f"{RESULTS}/tables/history.csv",
+        summary=report(
+            f"{RESULTS}/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+        summary_md=f"{RESULTS}/tables/summary.md",
+        metrics=f"{RESULTS}/metrics.json",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    conda:
+        "../envs/auxbench.yaml"
+    shell:
+        "auxbench aggregate {input} --tables $(dirname {output.runs})"
+        " --metrics-out {output.metrics} > {log} 2>&1"
+
+
+rule plots:
+    input:
+        runs=rules.aggregate.output.runs,
+        history=rules.aggregate.output.history,
+        summary=rules.aggregate.output.summary,
+    output:
+        report(
+            directory(f"{RESULTS}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+    log:
+        f"{RESULTS}/logs/plots.log",
+    conda:
+        "../envs/auxbench.yaml"
+    shell:
+        "auxbench plots --tables $(dirname {input.runs}) --out {output} > {log} 2>&1"
+
+
+rule resolved_config:
+    output:
+        f"{RESULTS}/config.yaml",
+    log:
+        f"{RESULTS}/logs/resolved_config.log",
+    params:
+        resolved=config,
+    run:
+        import yaml
+        from auxbench.io import write_text
+
+        write_text(output[0], yaml.safe_dump(params.resolved, sort_keys=False))
+
+
+rule report:
+    input:
+        tables=rules.aggregate.output.summary,
+        figures=rules.plots.output,
+        config=rules.resolved_config.output,
+    output:
+        f"{RESULTS}/report/index.html",
+    log:
+        f"{RESULTS}/logs/report.log",
+    conda:
+        "../envs/auxbench.yaml"
+    shell:
+        "auxbench report --tables $(dirname {input.tables}) --figures {input.figures}"
+        " --config {input.config} --captions workflow/report --out {output} > {log} 2>&1"

@@ -1,0 +1,23 @@
+rule train:
+    input:
+        manifest=f"{PREPARED}/{{dataset}}.json",
+    output:
+        metrics=f"{RESULTS}/runs/{{dataset}}/{{method}}/lam{{lam}}/seed{{seed}}/metrics.json",
+        history=f"{RESULTS}/runs/{{dataset}}/{{method}}/lam{{lam}}/seed{{seed}}/history.csv",
+        model=f"{RESULTS}/runs/{{dataset}}/{{method}}/lam{{lam}}/seed{{seed}}/model.pt",
+    log:
+        f"{RESULTS}/logs/train/{{dataset}}/{{method}}/lam{{lam}}/seed{{seed}}.log",
+    conda:
+        "../envs/auxbench.yaml"
+    threads: config["train_threads"]
+    resources:
+        gpu=config["resources"]["gpu"],
+        runtime=config["resources"]["runtime"],
+        mem_mb=config["resources"]["mem_mb"],
+    params:
+        lam=lambda_flag,
+        settings=train_settings,
+    shell:
+        "OMP_NUM_THREADS={threads} auxbench train --dataset {wildcards.dataset}"
+        " --method {wildcards.method} {params.lam} --seed {wildcards.seed} {params.settings}"
+        " --out $(dirname {output.metrics}) > {log} 2>&1"
