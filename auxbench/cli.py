@@ -184,9 +184,10 @@ def _datasets(args: argparse.Namespace) -> int:
             )
         print(fetch_fashion_mnist(args.root))
         return 0
-    for name in DATASETS:
+    for name, spec in DATASETS.items():
         present, message = availability(name, args.root)
-        print(f"{name:22s} {'ok     ' if present else 'missing'} {message}")
+        print(f"{name:22s} {'ok' if present else 'MISSING':8s} {spec.summary}")
+        print("\n".join(f"{'':31s}{line}" for line in message.splitlines()))
     return 0
 
 

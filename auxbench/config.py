@@ -40,7 +40,7 @@ class TrainConfig:
     loss: str = "focal"
     focal_gamma: float = 2.0
     val_fraction: float = 0.1
-    train_limit: int | None = None
+    train_limit: int | None = None  # a seeded random subset of the training split, for quick runs
     patience: int | None = None
     augment: bool = True
     device: str = "auto"

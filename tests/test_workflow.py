@@ -107,6 +107,8 @@ def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
     html = (results / "report" / "index.html").read_text()
     assert 'id="summary"' in html and "data:image/png;base64," in html
     assert (project / "data" / "prepared" / "synthetic.json").is_file()
+    run([BIN / "snakemake", "--cores", "1", "--report", "snakemake-report.zip"], cwd=project)
+    assert (project / "snakemake-report.zip").stat().st_size > 0
     # Nothing left to do: a second run schedules no job.
     again = run([BIN / "snakemake", "--cores", "2", "-n"], cwd=project)
     assert "Nothing to be done" in again.stdout + again.stderr
