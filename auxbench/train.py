@@ -81,7 +81,6 @@ class Trainer:
         self.model = build_model(
             config.model, dataset.in_channels, heads, config.width, dataset.image_size
         ).to(self.device)
-        self.method.setup(self.model, self.device)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
             lr=config.lr,
@@ -94,6 +93,7 @@ class Trainer:
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
         self.augment_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.history: list[dict[str, Any]] = []
+        self.method.setup(self)
 
     def _limited(self, split):
         if self.config.train_limit is None or self.config.train_limit >= len(split):
@@ -129,17 +129,18 @@ class Trainer:
             yield Batch(images, split.labels[index], aux, index)
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss = primary + Σ weight × auxiliary; also returns the primary logits."""
-        config = self.config
+        """Total loss = primary + Σ weight × auxiliary; also returns the heads' outputs."""
         with self._autocast():
             outputs = self.model(batch.images)
-        primary = classification_loss(
-            config.loss, outputs["primary"], batch.labels, config.focal_gamma
-        )
+        primary = self.primary_loss(outputs["primary"], batch.labels)
         weights = self.method.loss_weights()
         auxiliary = self.method.auxiliary_losses(batch, outputs)
         total = primary + sum(weights[name] * term for name, term in auxiliary.items())
         return total, outputs
+
+    def primary_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The configured loss (focal or cross-entropy) of primary logits against labels."""
+        return classification_loss(self.config.loss, logits, labels, self.config.focal_gamma)
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training split; returns mean loss and accuracy."""
@@ -151,6 +152,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
+            self.method.after_step(batch)
             loss_sum += total.detach() * len(batch.labels)
             correct += (outputs["primary"].argmax(dim=1) == batch.labels).sum()
         self.scheduler.step()

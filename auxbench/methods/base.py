@@ -6,9 +6,10 @@ evaluation, logging and checkpoints. To add a method:
 1. write ``auxbench/methods/<name>.py`` with a ``Method`` subclass decorated with ``@register``;
    give it a ``name``, a one-line ``description`` and ``uses_lambda`` (whether λ means something);
 2. override what it needs: ``heads`` (extra output heads), ``setup`` (build extra networks once the
-   main network exists), ``auxiliary_losses`` (unweighted scalar losses by head),
-   ``loss_weights`` (their weights), ``after_epoch`` (per-epoch work and logs) and
-   ``state_dict`` / ``load_state_dict`` for any state of its own;
+   trainer and its main network exist), ``auxiliary_losses`` (unweighted scalar losses by head),
+   ``loss_weights`` (their weights), ``after_step`` (work after each main-network step, such as a
+   meta-update), ``after_epoch`` (per-epoch work and logs) and ``state_dict`` /
+   ``load_state_dict`` for any state of its own;
 3. import the module in ``auxbench/methods/__init__.py`` and add one test.
 """
 
@@ -22,7 +23,7 @@ import torch
 if TYPE_CHECKING:
     from auxbench.config import TrainConfig
     from auxbench.data import Dataset
-    from auxbench.models import MultiHeadNet
+    from auxbench.train import Trainer
 
 
 @dataclass
@@ -50,8 +51,9 @@ class Method:
         """Extra heads (name → number of outputs) the main network needs besides ``primary``."""
         return {}
 
-    def setup(self, model: MultiHeadNet, device: torch.device) -> None:
-        """Called once the main network is built and on ``device``."""
+    def setup(self, trainer: Trainer) -> None:
+        """Called once the trainer is built: ``trainer.model`` (on ``trainer.device``),
+        ``trainer.optimizer``, ``trainer.batches()`` and ``trainer.primary_loss`` are ready."""
 
     def auxiliary_losses(
         self, batch: Batch, outputs: dict[str, torch.Tensor]
@@ -62,6 +64,9 @@ class Method:
     def loss_weights(self) -> dict[str, float]:
         """The weight of each auxiliary loss in the total loss (λ by default)."""
         return {name: self.config.lam for name in self.heads()}
+
+    def after_step(self, batch: Batch) -> None:
+        """Called after each optimiser step of the main network on ``batch``."""
 
     def after_epoch(self, epoch: int) -> dict[str, float]:
         """Per-epoch work once the main network's epoch is done; returns values to log."""
