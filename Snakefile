@@ -5,7 +5,11 @@ from snakemake.utils import min_version, validate
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless config files are given with --configfile: those replace it rather
+# than being merged into it, so a paper config never inherits the default's settings.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
 from auxbench.config import TrainConfig
-from auxbench.data import augment
+from auxbench.data import augment, load
 from auxbench.losses import classification_loss
 from auxbench.train import Trainer
 
@@ -79,3 +81,58 @@ def trainer_throughput(
         f"trainer   : {trainer_rate:9.1f} images/s (median)\n"
         f"ratio trainer/bare = {trainer_rate / bare_rate:.3f}"
     )
+
+
+def method_costs(
+    dataset: str,
+    model: str,
+    methods: Sequence[str],
+    steps: int,
+    repeats: int,
+    device: str = "auto",
+) -> str:
+    """Median wall time of one epoch per method, and its ratio to ``single``, side by side.
+
+    ``methods`` are registered method names (``single`` is always measured, as the reference).
+    An epoch is ``Trainer.train_epoch`` (``steps`` batches of the same seeded training subset)
+    followed by the method's ``after_epoch`` (e.g. MAXL's generator pass over as many batches).
+    After one warm-up epoch each, the methods take turns for ``repeats`` rounds.
+    """
+    names = ["single", *(name for name in dict.fromkeys(methods) if name != "single")]
+    base = TrainConfig(dataset=dataset, model=model, device=device, epochs=1)
+    base.train_limit = steps * base.batch_size
+    data = load(dataset, root=base.data_root, val_fraction=base.val_fraction, seed=base.seed)
+    trainers = {name: Trainer(replace(base, method=name), data) for name in names}
+    epochs = dict.fromkeys(names, 0)
+
+    def timed(trainer: Trainer) -> float:
+        epochs[trainer.config.method] += 1
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        trainer.train_epoch()
+        trainer.method.after_epoch(epochs[trainer.config.method])
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    for trainer in trainers.values():
+        timed(trainer)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(repeats):
+        for name, trainer in trainers.items():
+            times[name].append(timed(trainer))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    device_used = trainers["single"].device
+    header = (
+        f"dataset={dataset} model={model} device={device_used} threads={torch.get_num_threads()} "
+        f"steps={steps} batch={base.batch_size} repeats={repeats}"
+    )
+    lines = [
+        header,
+        f"{'method':<12} {'epoch (median)':>16} {'vs single':>10}",
+    ]
+    for name in names:
+        ratio = medians[name] / medians["single"]
+        lines.append(f"{name:<12} {medians[name]:>14.4f} s {ratio:>9.2f}x")
+    return "\n".join(lines)

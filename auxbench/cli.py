@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=60, help="training steps per repetition")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--device", default="auto")
+    bench.add_argument(
+        "--methods",
+        help="comma-separated methods: print each one's per-epoch cost as a ratio to single "
+        "instead of the trainer-vs-bare-loop throughput",
+    )
     bench.set_defaults(run=_bench)
     return parser
 
@@ -200,7 +205,13 @@ def _methods(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from auxbench.bench import trainer_throughput
+    from auxbench.bench import method_costs, trainer_throughput
 
-    print(trainer_throughput(args.dataset, args.model, args.steps, args.repeats, args.device))
+    if args.methods:
+        methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+        print(
+            method_costs(args.dataset, args.model, methods, args.steps, args.repeats, args.device)
+        )
+    else:
+        print(trainer_throughput(args.dataset, args.model, args.steps, args.repeats, args.device))
     return 0

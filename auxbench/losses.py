@@ -8,6 +8,11 @@ import torch.nn.functional as F
 LOSSES = ("focal", "ce")
 
 
+def _at_least_float32(logits: torch.Tensor) -> torch.Tensor:
+    """Compute in float32 (bf16/fp16 logits from autocast) or wider (float64 stays float64)."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def focal_loss(
     logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, reduction: str = "mean"
 ) -> torch.Tensor:
@@ -16,7 +21,7 @@ def focal_loss(
     ``target`` is either class indices (N,) or a distribution over classes (N, K), such as the soft
     auxiliary labels a label network generates. ``reduction`` is ``"mean"`` or ``"none"`` (per sample).
     """
-    log_p = F.log_softmax(logits.float(), dim=1)
+    log_p = F.log_softmax(_at_least_float32(logits), dim=1)
     if target.dtype in (torch.int64, torch.int32):
         log_pt = log_p.gather(1, target.long().unsqueeze(1)).squeeze(1)
         per_sample = -((1.0 - log_pt.exp()) ** gamma) * log_pt
@@ -30,9 +35,9 @@ def cross_entropy(
 ) -> torch.Tensor:
     """Cross-entropy with class-index or distribution targets."""
     if target.dtype in (torch.int64, torch.int32):
-        per_sample = F.cross_entropy(logits.float(), target.long(), reduction="none")
+        per_sample = F.cross_entropy(_at_least_float32(logits), target.long(), reduction="none")
     else:
-        per_sample = -(target * F.log_softmax(logits.float(), dim=1)).sum(dim=1)
+        per_sample = -(target * F.log_softmax(_at_least_float32(logits), dim=1)).sum(dim=1)
     return _reduce(per_sample, reduction)
 
 

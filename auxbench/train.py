@@ -10,6 +10,7 @@ import io
 import logging
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,10 +112,22 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
 
-    def batches(self) -> Any:
-        """One epoch of shuffled, augmented training batches."""
-        split, size = self.train_split, self.config.batch_size
-        order = torch.randperm(len(split), generator=self.shuffle_generator).to(self.device)
+    def batches(
+        self,
+        split: TensorSplit | None = None,
+        shuffle: torch.Generator | None = None,
+        augment_with: torch.Generator | None = None,
+    ) -> Iterator[Batch]:
+        """One epoch of shuffled, augmented batches of ``split`` (default: the training split).
+
+        ``shuffle`` and ``augment_with`` are the random generators to draw from (default: the
+        trainer's own), so a method can iterate another split without disturbing them.
+        """
+        split = self.train_split if split is None else split
+        shuffle = self.shuffle_generator if shuffle is None else shuffle
+        augment_with = self.augment_generator if augment_with is None else augment_with
+        size = self.config.batch_size
+        order = torch.randperm(len(split), generator=shuffle).to(self.device)
         for start in range(0, len(split), size):
             index = order[start : start + size]
             images = split.images[index]
@@ -123,7 +136,7 @@ class Trainer:
                     images,
                     self.dataset.crop_padding,
                     self.dataset.horizontal_flip,
-                    generator=self.augment_generator,
+                    generator=augment_with,
                 )
             aux = None if split.aux_labels is None else split.aux_labels[index]
             yield Batch(images, split.labels[index], aux, index)

@@ -74,7 +74,7 @@ def test_lint_is_clean_and_rules_are_snakefmt_formatted():
 )
 def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
     elsewhere = [f"results={tmp_path / 'results'}", f"prepared={tmp_path / 'prepared'}"]
-    dry = run([BIN / "snakemake", "-n", "--configfile", config, "--config", *elsewhere])
+    dry = run([BIN / "snakemake", "-n", "-p", "--configfile", config, "--config", *elsewhere])
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.MULTILINE))
     assert int(counts["train"]) == expected_training_jobs(REPO / config)
     assert int(counts["prepare_data"]) == len(
@@ -82,6 +82,9 @@ def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
     )
     for rule in ("aggregate", "plots", "report"):
         assert int(counts[rule]) == 1
+    # A config given with --configfile replaces the embedded default instead of merging into it.
+    settings = yaml.safe_load((REPO / config).read_text())["train"]
+    assert ("train_limit" in dry.stdout) == ("train_limit" in settings)
 
 
 def test_bad_config_fails_naming_the_key(tmp_path):

@@ -1,0 +1,417 @@
+"""MAXL (Liu, Davison & Johns, NeurIPS 2019): a label network meta-learns the auxiliary task.
+
+The main network gets an ``aux`` head of C·ψ outputs trained (focal loss) on soft labels from a
+``LabelNetwork``. The label network (φ) is trained so that the main network's primary loss after
+one virtual SGD step on the total loss is low, plus a batch-entropy term that keeps every
+auxiliary class in use::
+
+    min_φ  L_pri(θ − α ∇θ L_total(θ, φ)) + 0.2 · Σₖ p̄ₖ log p̄ₖ
+
+Three registered variants share ``MaxlMethod``; they differ only in the hypergradient strategy
+(``SecondOrder`` or ``FiniteDifference``) and in whether the label network also weights samples:
+
+- ``maxl``: exact second-order hypergradient through the virtual step;
+- ``maxl-fo``: its central finite-difference approximation (two extra forward passes);
+- ``wa-maxl``: MAXL whose label network also outputs per-sample weights ``2^(10w − 5)``
+  (RL-AUX, "Weight-Adjusted Approaches"), meta-learned by the same objective.
+
+``config.method_params`` (every key optional): ``psi`` (5, auxiliary classes per primary class),
+``interleave`` (``"epoch"``: one generator pass over the meta batches after each epoch of the main
+network; ``"step"``: one generator step after each main step), ``meta_split`` (``"train"``, or
+``"val"``: the validation split, which is then no longer fully held out, since it also selects
+the model), ``gen_lr`` (1e-3), ``gen_weight_decay`` (5e-4), ``gen_lr_step`` (50),
+``gen_lr_gamma`` (0.5), ``entropy_weight`` (0.2) and ``fd_scale`` (0.01, ``maxl-fo``'s ε·‖d‖).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from auxbench.config import ConfigError
+from auxbench.losses import focal_loss
+from auxbench.methods.base import Batch, Method, register
+from auxbench.methods.labels import GeneratedLabels, LabelNetwork, negative_batch_entropy
+
+if TYPE_CHECKING:
+    from auxbench.train import Trainer
+
+log = logging.getLogger(__name__)
+
+Params = dict[str, torch.Tensor]
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "psi": 5,
+    "interleave": "epoch",
+    "meta_split": "train",
+    "gen_lr": 1e-3,
+    "gen_weight_decay": 5e-4,
+    "gen_lr_step": 50,
+    "gen_lr_gamma": 0.5,
+    "entropy_weight": 0.2,
+    "fd_scale": 0.01,
+}
+CHOICES = {"interleave": ("epoch", "step"), "meta_split": ("train", "val")}
+
+
+@dataclass
+class VirtualStep:
+    """The main network on one meta batch, evaluated functionally at any parameters θ.
+
+    BatchNorm: every pass runs in train mode (batch statistics) on fresh *copies* of the model's
+    buffers, so the real running statistics are never updated by the generator's passes.
+    """
+
+    model: nn.Module
+    images: torch.Tensor
+    labels: torch.Tensor
+    lr: float
+    primary_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    aux_loss: Callable[[torch.Tensor, GeneratedLabels], torch.Tensor]
+    aux_weight: float
+
+    def parameters(self, requires_grad: bool = False) -> Params:
+        """The current parameters θ, detached from the model (which is never modified)."""
+        return {
+            name: p.detach().requires_grad_(requires_grad)
+            for name, p in self.model.named_parameters()
+        }
+
+    def outputs(self, params: Params) -> dict[str, torch.Tensor]:
+        buffers = {name: b.clone() for name, b in self.model.named_buffers()}
+        return functional_call(self.model, (params, buffers), (self.images,))
+
+    def training_loss(self, params: Params, generated: GeneratedLabels) -> torch.Tensor:
+        """L_total(θ, φ) = L_pri + weight × L_aux against the generated labels."""
+        outputs = self.outputs(params)
+        primary = self.primary_loss(outputs["primary"], self.labels)
+        return primary + self.aux_weight * self.aux_loss(outputs["aux"], generated)
+
+    def primary(self, params: Params) -> torch.Tensor:
+        return self.primary_loss(self.outputs(params)["primary"], self.labels)
+
+    def gradient(self, loss: torch.Tensor, params: Params, create_graph: bool = False) -> Params:
+        grads = torch.autograd.grad(
+            loss, list(params.values()), create_graph=create_graph, materialize_grads=True
+        )
+        return dict(zip(params, grads, strict=True))
+
+    def updated(self, params: Params, grads: Params) -> Params:
+        """θ' = θ − α g, the virtual SGD step."""
+        return _add(params, grads, -self.lr)
+
+
+def _add(params: Params, direction: Params, scale: float | torch.Tensor) -> Params:
+    return {name: p + scale * direction[name] for name, p in params.items()}
+
+
+class SecondOrder:
+    """Exact hypergradient: autograd differentiates through the virtual step (``create_graph``)."""
+
+    def surrogate(
+        self, step: VirtualStep, generated: GeneratedLabels
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A scalar whose φ-gradient is dL_pri(θ')/dφ, and L_pri(θ')."""
+        params = step.parameters(requires_grad=True)
+        grads = step.gradient(step.training_loss(params, generated), params, create_graph=True)
+        meta = step.primary(step.updated(params, grads))
+        return meta, meta.detach()
+
+
+class FiniteDifference:
+    """First-order hypergradient: with d = ∇θ' L_pri(θ') and ε = scale / ‖d‖,
+    dL_pri(θ')/dφ ≈ −α (∇φ L_total(θ + εd, φ) − ∇φ L_total(θ − εd, φ)) / 2ε."""
+
+    def __init__(self, scale: float = 0.01):
+        self.scale = scale
+
+    def surrogate(
+        self, step: VirtualStep, generated: GeneratedLabels
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A scalar whose φ-gradient is the approximation (both ±ε losses in one backward)."""
+        params = step.parameters(requires_grad=True)
+        grads = step.gradient(step.training_loss(params, generated.detach()), params)
+        updated = {k: p.detach().requires_grad_() for k, p in step.updated(params, grads).items()}
+        meta = step.primary(updated)
+        d = step.gradient(meta, updated)
+        norm = torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(g) for g in d.values()])
+        )
+        eps = self.scale / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        theta = step.parameters()
+        plus = step.training_loss(_add(theta, d, eps), generated)
+        minus = step.training_loss(_add(theta, d, -eps), generated)
+        return -step.lr * (plus - minus) / (2 * eps), meta.detach()
+
+
+@contextmanager
+def _train_mode(module: nn.Module):
+    was_training = module.training
+    module.train()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+class MaxlMethod(Method):
+    """Shared MAXL machinery; subclasses choose ``first_order`` and ``weighted``."""
+
+    first_order: ClassVar[bool] = False
+    weighted: ClassVar[bool] = False
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.params = _method_params(config.method_params, self.name)
+        self.psi: int = self.params["psi"]
+        self.entropy_weight: float = self.params["entropy_weight"]
+        self.hypergradient = (
+            FiniteDifference(self.params["fd_scale"]) if self.first_order else SecondOrder()
+        )
+        self.trainer: Trainer | None = None
+
+    def heads(self) -> dict[str, int]:
+        return {"aux": self.dataset.num_classes * self.psi}
+
+    def setup(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        data, config = self.dataset, self.config
+        self.label_net = LabelNetwork.build(
+            config.model,
+            data.in_channels,
+            data.num_classes,
+            self.psi,
+            self.weighted,
+            config.width,
+            data.image_size,
+        ).to(trainer.device)
+        self.optimizer = torch.optim.SGD(
+            self.label_net.parameters(),
+            lr=self.params["gen_lr"],
+            weight_decay=self.params["gen_weight_decay"],
+        )
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=self.params["gen_lr_step"], gamma=self.params["gen_lr_gamma"]
+        )
+        self._meta_shuffle = torch.Generator().manual_seed(config.seed + 2)
+        self._meta_augment = torch.Generator(device=trainer.device).manual_seed(config.seed + 3)
+        self._meta_stream: Iterator[Batch] | None = None
+        if self.params["meta_split"] == "val":
+            log.warning(
+                "%s: the generator learns on the validation split, which also selects the model, "
+                "so validation is no longer fully held out",
+                self.name,
+            )
+        self._reset_epoch_stats()
+
+    # --- the auxiliary task of the main network -------------------------------------------------
+
+    @property
+    def aux_weight(self) -> float:
+        """λ for ``maxl``/``maxl-fo``; 1 for ``wa-maxl``, whose labels carry per-sample weights."""
+        return self.config.lam if self.uses_lambda else 1.0
+
+    def loss_weights(self) -> dict[str, float]:
+        return {"aux": self.aux_weight}
+
+    def aux_loss(self, logits: torch.Tensor, generated: GeneratedLabels) -> torch.Tensor:
+        """Focal loss against the soft labels, per-sample weighted when the labels carry weights."""
+        per_sample = focal_loss(logits, generated.probs, self.config.focal_gamma, reduction="none")
+        if generated.weights is not None:
+            per_sample = generated.weights * per_sample
+        return per_sample.mean()
+
+    def generate(self, images: torch.Tensor, labels: torch.Tensor) -> GeneratedLabels:
+        """The label network's output. It always normalises with batch statistics (train mode),
+        so the main network trains on labels computed exactly as in the generator objective."""
+        self.label_net.train()
+        return self.label_net(images, labels)
+
+    def auxiliary_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]):
+        with torch.no_grad():
+            generated = self.generate(batch.images, batch.labels)
+            self._record(generated)
+        return {"aux": self.aux_loss(outputs["aux"], generated)}
+
+    # --- the generator ---------------------------------------------------------------------------
+
+    def virtual_step(self, images: torch.Tensor, labels: torch.Tensor) -> VirtualStep:
+        """The main network at its current θ on a meta batch, with the optimiser's current lr."""
+        return VirtualStep(
+            self.trainer.model,
+            images,
+            labels,
+            self.trainer.optimizer.param_groups[0]["lr"],
+            self.trainer.primary_loss,
+            self.aux_loss,
+            self.aux_weight,
+        )
+
+    def generator_gradients(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """∇φ of the generator objective on one meta batch (by ``self.hypergradient``), and the
+        primary loss after the virtual step. Neither network's parameters, gradients nor running
+        statistics change."""
+        step = self.virtual_step(images, labels)
+        with _train_mode(self.trainer.model):
+            generated = self.generate(images, labels)
+            surrogate, meta = self.hypergradient.surrogate(step, generated)
+            objective = surrogate + self.entropy_weight * negative_batch_entropy(generated.probs)
+            grads = torch.autograd.grad(
+                objective, list(self.label_net.parameters()), materialize_grads=True
+            )
+        return list(grads), meta
+
+    def generator_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One SGD step of the label network; returns the primary loss after the virtual step."""
+        grads, meta = self.generator_gradients(images, labels)
+        for param, grad in zip(self.label_net.parameters(), grads, strict=True):
+            param.grad = grad
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._meta_sum += meta
+        self._meta_steps += 1
+        return meta
+
+    def after_step(self, batch: Batch) -> None:
+        if self.params["interleave"] != "step":
+            return
+        if self.params["meta_split"] == "train":
+            self.generator_step(batch.images, batch.labels)
+        else:
+            if self._meta_stream is None:
+                self._meta_stream = self._endless(self._meta_batches)
+            meta = next(self._meta_stream)
+            self.generator_step(meta.images, meta.labels)
+
+    def after_epoch(self, epoch: int) -> dict[str, float]:
+        if self.params["interleave"] == "epoch":
+            for meta in self._meta_batches():
+                self.generator_step(meta.images, meta.labels)
+        self.scheduler.step()
+        logs = self._epoch_logs()
+        self._reset_epoch_stats()
+        return logs
+
+    def _meta_batches(self) -> Iterator[Batch]:
+        """One epoch of meta batches from the configured split."""
+        if self.params["meta_split"] == "train":
+            return self.trainer.batches()
+        return self.trainer.batches(self.trainer.val_split, self._meta_shuffle, self._meta_augment)
+
+    @staticmethod
+    def _endless(batches: Callable[[], Iterator[Batch]]) -> Iterator[Batch]:
+        while True:
+            yield from batches()
+
+    # --- per-epoch logs --------------------------------------------------------------------------
+
+    def _reset_epoch_stats(self) -> None:
+        device, k = self.trainer.device, self.dataset.num_classes * self.psi
+        self._prob_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        self._class_counts = torch.zeros(k, dtype=torch.int64, device=device)
+        self._weights: list[torch.Tensor] = []
+        self._meta_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self._meta_steps = 0
+
+    def _record(self, generated: GeneratedLabels) -> None:
+        probs = generated.probs
+        self._prob_sum += probs.sum(dim=0).double()
+        self._class_counts += torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1])
+        if generated.weights is not None:
+            self._weights.append(generated.weights.double())
+
+    def _epoch_logs(self) -> dict[str, float]:
+        """Entropy of the epoch's mean generated distribution, auxiliary classes used (argmax
+        counts ≥ 1), mean post-step primary loss of the generator and, when weighted, the mean and
+        std of the per-sample weights."""
+        total = self._prob_sum.sum()
+        mean = self._prob_sum / total if total > 0 else self._prob_sum
+        entropy = -float(negative_batch_entropy(mean.unsqueeze(0)))
+        logs = {
+            "gen_entropy": entropy,
+            "gen_classes_used": int((self._class_counts > 0).sum()),
+            "gen_meta_loss": float(self._meta_sum) / max(self._meta_steps, 1),
+        }
+        if self.weighted:
+            weights = torch.cat(self._weights) if self._weights else torch.full((1,), math.nan)
+            logs["aux_weight_mean"] = float(weights.mean())
+            logs["aux_weight_std"] = float(weights.std(correction=0))
+        return logs
+
+    # --- checkpoints -----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "label_net": self.label_net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.label_net.load_state_dict(state["label_net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def _method_params(values: dict[str, Any], method: str) -> dict[str, Any]:
+    """MAXL's settings from ``method_params`` over the defaults. Keys it does not know are left to
+    other methods (``method_params`` is shared by every run of a grid) with a warning."""
+    unknown = sorted(set(values) - set(DEFAULT_PARAMS))
+    if unknown:
+        log.warning("%s ignores method_params %s", method, ", ".join(unknown))
+    params = {**DEFAULT_PARAMS, **{k: v for k, v in values.items() if k in DEFAULT_PARAMS}}
+    for key, choices in CHOICES.items():
+        if params[key] not in choices:
+            raise ConfigError(
+                f"method_params.{key} {params[key]!r} is unknown; choose one of: "
+                f"{', '.join(choices)}"
+            )
+    for key in ("psi", "gen_lr_step"):
+        if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < 1:
+            raise ConfigError(f"method_params.{key} must be an integer >= 1, got {params[key]!r}")
+    for key in ("gen_lr", "fd_scale"):
+        if not params[key] > 0:
+            raise ConfigError(f"method_params.{key} must be > 0, got {params[key]!r}")
+    for key in ("gen_weight_decay", "entropy_weight"):
+        if not params[key] >= 0:
+            raise ConfigError(f"method_params.{key} must be >= 0, got {params[key]!r}")
+    if not 0 < params["gen_lr_gamma"] <= 1:
+        raise ConfigError(
+            f"method_params.gen_lr_gamma must be in (0, 1], got {params['gen_lr_gamma']!r}"
+        )
+    return params
+
+
+@register
+class Maxl(MaxlMethod):
+    name = "maxl"
+    description = "MAXL: meta-learned auxiliary labels, exact second-order hypergradient"
+    uses_lambda = True
+
+
+@register
+class MaxlFirstOrder(MaxlMethod):
+    name = "maxl-fo"
+    description = "MAXL with a finite-difference (first-order) hypergradient"
+    uses_lambda = True
+    first_order = True
+
+
+@register
+class WeightAwareMaxl(MaxlMethod):
+    name = "wa-maxl"
+    description = (
+        "weight-aware MAXL: meta-learned auxiliary labels and per-sample weights 2^(10w-5)"
+    )
+    uses_lambda = False
+    weighted = True
