@@ -37,7 +37,7 @@ def test_train_on_synthetic_writes_metrics(tmp_path):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--method", "nope"], "choose one of: human, single"),
+        (["--method", "nope"], "choose one of: human, maxl, maxl-fo, single, wa-maxl"),
         (["--dataset", "nope"], "fashion-mnist"),
         (["--model", "resnet"], "small, vgg16"),
         (["--lam", "-1"], "lam must be >= 0"),

@@ -92,12 +92,12 @@ def register(cls: type[Method]) -> type[Method]:
 
 
 def method_names() -> tuple[str, ...]:
-    """Names of every registered method."""
-    return tuple(METHODS)
+    """Names of every registered method, sorted."""
+    return tuple(sorted(METHODS))
 
 
 def create_method(name: str, config: TrainConfig, dataset: Dataset) -> Method:
     """Instantiate the registered method ``name``."""
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
     return METHODS[name](config, dataset)
