@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from auxbench.config import TrainConfig
+
 FASHION_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -150,3 +152,17 @@ def make_tar(root: Path, directory_name: str, archive_name: str) -> Path:
         tar.add(root / directory_name, arcname=directory_name)
     shutil.rmtree(root / directory_name)
     return archive
+
+
+def synthetic_config(**overrides) -> TrainConfig:
+    """A quick CPU training config on the synthetic dataset; ``overrides`` replace any key."""
+    values = {
+        "dataset": "synthetic",
+        "model": "small",
+        "epochs": 4,
+        "batch_size": 50,
+        "lr": 0.05,
+        "device": "cpu",
+        "seed": 0,
+    }
+    return TrainConfig(**{**values, **overrides})

@@ -4,9 +4,10 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+from fixtures import synthetic_config
 
 from auxbench.bench import method_costs
-from auxbench.config import ConfigError, TrainConfig
+from auxbench.config import ConfigError
 from auxbench.data import make_synthetic
 from auxbench.methods.labels import masked_softmax, negative_batch_entropy, sample_weights
 from auxbench.methods.maxl import FiniteDifference, SecondOrder
@@ -28,19 +29,7 @@ def synthetic():
 
 
 def config(**overrides):
-    values = {
-        "dataset": "synthetic",
-        "method": "maxl",
-        "model": "small",
-        "width": 0.25,
-        "epochs": 2,
-        "batch_size": 50,
-        "lr": 0.05,
-        "device": "cpu",
-        "seed": 0,
-    }
-    values.update(overrides)
-    return TrainConfig(**values)
+    return synthetic_config(**{"method": "maxl", "width": 0.25, "epochs": 2, **overrides})
 
 
 # --- the label network's pieces ----------------------------------------------------------------

@@ -2,8 +2,8 @@ import csv
 import json
 
 import pytest
+from fixtures import synthetic_config
 
-from auxbench.config import TrainConfig
 from auxbench.data import DataError, make_synthetic
 from auxbench.train import Trainer
 
@@ -13,18 +13,7 @@ def synthetic():
     return make_synthetic(n_train=600, n_test=200, num_classes=4, aux_per_class=2, seed=0)
 
 
-def config(**overrides):
-    values = {
-        "dataset": "synthetic",
-        "model": "small",
-        "epochs": 4,
-        "batch_size": 50,
-        "lr": 0.05,
-        "device": "cpu",
-        "seed": 0,
-    }
-    values.update(overrides)
-    return TrainConfig(**values)
+config = synthetic_config
 
 
 def test_single_learns_synthetic_task_far_above_chance(synthetic, tmp_path):
