@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import torch
@@ -14,6 +14,24 @@ from auxbench.config import TrainConfig
 from auxbench.data import augment, load
 from auxbench.losses import classification_loss
 from auxbench.train import Trainer
+
+
+def _wall_time(device: torch.device, run: Callable[[], object]) -> float:
+    """Seconds ``run()`` takes, with a CUDA device synchronised before and after."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    run()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def _header(dataset: str, model: str, device: torch.device, steps: int, batch: int, repeats: int):
+    return (
+        f"dataset={dataset} model={model} device={device} threads={torch.get_num_threads()} "
+        f"steps={steps} batch={batch} repeats={repeats}"
+    )
 
 
 def trainer_throughput(
@@ -58,13 +76,7 @@ def trainer_throughput(
             bare_optimizer.step()
 
     def timed(run) -> float:
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
+        return _wall_time(trainer.device, run)
 
     timed(bare_epoch)
     timed(trainer.train_epoch)
@@ -75,8 +87,7 @@ def trainer_throughput(
     bare_rate = len(split) / statistics.median(bare_times)
     trainer_rate = len(split) / statistics.median(trainer_times)
     return (
-        f"dataset={dataset} model={model} device={trainer.device} threads={torch.get_num_threads()} "
-        f"steps={steps} batch={config.batch_size} repeats={repeats}\n"
+        f"{_header(dataset, model, trainer.device, steps, config.batch_size, repeats)}\n"
         f"bare loop : {bare_rate:9.1f} images/s (median)\n"
         f"trainer   : {trainer_rate:9.1f} images/s (median)\n"
         f"ratio trainer/bare = {trainer_rate / bare_rate:.3f}"
@@ -107,14 +118,12 @@ def method_costs(
 
     def timed(trainer: Trainer) -> float:
         epochs[trainer.config.method] += 1
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        trainer.train_epoch()
-        trainer.method.after_epoch(epochs[trainer.config.method])
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
+
+        def epoch() -> None:
+            trainer.train_epoch()
+            trainer.method.after_epoch(epochs[trainer.config.method])
+
+        return _wall_time(trainer.device, epoch)
 
     for trainer in trainers.values():
         timed(trainer)
@@ -123,11 +132,7 @@ def method_costs(
         for name, trainer in trainers.items():
             times[name].append(timed(trainer))
     medians = {name: statistics.median(values) for name, values in times.items()}
-    device_used = trainers["single"].device
-    header = (
-        f"dataset={dataset} model={model} device={device_used} threads={torch.get_num_threads()} "
-        f"steps={steps} batch={base.batch_size} repeats={repeats}"
-    )
+    header = _header(dataset, model, trainers["single"].device, steps, base.batch_size, repeats)
     lines = [
         header,
         f"{'method':<12} {'epoch (median)':>16} {'vs single':>10}",
