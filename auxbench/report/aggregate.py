@@ -16,6 +16,7 @@ from scipy import stats
 
 from auxbench import io as atomic
 from auxbench.config import ConfigError
+from auxbench.grid import FANNED_OUT
 from auxbench.methods import METHODS
 from auxbench.report.stats import confidence_halfwidth
 
@@ -31,7 +32,7 @@ RUN_COLUMNS = (
     "device",
 )
 # Settings that may differ between runs of one comparison: the fanned-out keys, and where data lies.
-MAY_DIFFER = ("dataset", "method", "lam", "seed", "data_root")
+MAY_DIFFER = (*FANNED_OUT, "data_root")
 BASELINE = "single"
 
 
@@ -65,7 +66,7 @@ def _check_comparable(reference: tuple[Path, dict], other: tuple[Path, dict]) ->
             raise ConfigError(
                 f"refusing to mix runs with different settings: '{key}' is {ref.get(key)!r} in "
                 f"{ref_path.parent} but {config.get(key)!r} in {path.parent}; only "
-                f"{', '.join(MAY_DIFFER[:4])} may differ. Rerun the stale runs or aggregate "
+                f"{', '.join(FANNED_OUT)} may differ. Rerun the stale runs or aggregate "
                 f"them separately."
             )
 

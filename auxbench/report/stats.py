@@ -1,4 +1,4 @@
-"""Summary statistics over seeds: mean, standard deviation and a t-based 95% confidence interval."""
+"""Confidence intervals over seeds: the Student-t interval of the mean."""
 
 from __future__ import annotations
 
@@ -14,11 +14,3 @@ def confidence_halfwidth(values: pd.Series, level: float = 0.95) -> float:
     if n < 2:
         return math.nan
     return float(stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
-
-
-def summarise(runs: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """One row per group of ``by``: mean, std, 95% CI half-width and number of seeds of ``value``."""
-    grouped = runs.groupby(by, dropna=False)[value]
-    table = grouped.agg(mean="mean", std="std", n="count")
-    table["ci95"] = grouped.apply(confidence_halfwidth)
-    return table.reset_index()
