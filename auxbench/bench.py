@@ -6,11 +6,12 @@ import copy
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from typing import Any
 
 import torch
+import yaml
 
-from auxbench.config import TrainConfig
+from auxbench.config import ConfigError, TrainConfig, make_config
 from auxbench.data import augment, load
 from auxbench.losses import classification_loss
 from auxbench.train import Trainer
@@ -94,6 +95,19 @@ def trainer_throughput(
     )
 
 
+def method_variant(spec: str) -> tuple[str, dict[str, Any]]:
+    """``NAME[/KEY=VALUE...]`` → the method name and its ``method_params`` (values read as YAML),
+    e.g. ``rl-aux/mode=per-example``."""
+    name, *pairs = spec.split("/")
+    params = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"method variant {spec!r}: expected NAME/KEY=VALUE, got {pair!r}")
+        params[key] = yaml.safe_load(value)
+    return name, params
+
+
 def method_costs(
     dataset: str,
     model: str,
@@ -104,40 +118,44 @@ def method_costs(
 ) -> str:
     """Median wall time of one epoch per method, and its ratio to ``single``, side by side.
 
-    ``methods`` are registered method names (``single`` is always measured, as the reference).
-    An epoch is ``Trainer.train_epoch`` (``steps`` batches of the same seeded training subset)
-    followed by the method's ``after_epoch`` (e.g. MAXL's generator pass over as many batches).
-    After one warm-up epoch each, the methods take turns for ``repeats`` rounds.
+    ``methods`` are registered method names or variants ``NAME/KEY=VALUE...`` with their own
+    ``method_params`` (``single`` is always measured, as the reference); a variant is also
+    compared with its plain method when that is measured. An epoch is ``Trainer.run_epoch``: the
+    method's ``before_epoch`` (e.g. RL-AUX's Train-Agent epoch), ``steps`` batches of the same
+    seeded training subset, then its ``after_epoch`` (e.g. MAXL's generator pass). After one
+    warm-up epoch each, the methods take turns for ``repeats`` rounds.
     """
-    names = ["single", *(name for name in dict.fromkeys(methods) if name != "single")]
+    specs = ["single", *(spec for spec in dict.fromkeys(methods) if spec != "single")]
     base = TrainConfig(dataset=dataset, model=model, device=device, epochs=1)
     base.train_limit = steps * base.batch_size
     data = load(dataset, root=base.data_root, val_fraction=base.val_fraction, seed=base.seed)
-    trainers = {name: Trainer(replace(base, method=name), data) for name in names}
-    epochs = dict.fromkeys(names, 0)
+    trainers = {}
+    for spec in specs:
+        name, params = method_variant(spec)
+        config = make_config({**base.to_dict(), "method": name, "method_params": params}, spec)
+        trainers[spec] = Trainer(config, data)
+    epochs = dict.fromkeys(specs, 0)
 
-    def timed(trainer: Trainer) -> float:
-        epochs[trainer.config.method] += 1
+    def timed(spec: str) -> float:
+        epochs[spec] += 1
+        trainer = trainers[spec]
+        return _wall_time(trainer.device, lambda: trainer.run_epoch(epochs[spec]))
 
-        def epoch() -> None:
-            trainer.train_epoch()
-            trainer.method.after_epoch(epochs[trainer.config.method])
-
-        return _wall_time(trainer.device, epoch)
-
-    for trainer in trainers.values():
-        timed(trainer)
-    times: dict[str, list[float]] = {name: [] for name in names}
+    for spec in specs:
+        timed(spec)
+    times: dict[str, list[float]] = {spec: [] for spec in specs}
     for _ in range(repeats):
-        for name, trainer in trainers.items():
-            times[name].append(timed(trainer))
-    medians = {name: statistics.median(values) for name, values in times.items()}
+        for spec in specs:
+            times[spec].append(timed(spec))
+    medians = {spec: statistics.median(values) for spec, values in times.items()}
+    width = max(12, *(len(spec) for spec in specs))
     header = _header(dataset, model, trainers["single"].device, steps, base.batch_size, repeats)
-    lines = [
-        header,
-        f"{'method':<12} {'epoch (median)':>16} {'vs single':>10}",
-    ]
-    for name in names:
-        ratio = medians[name] / medians["single"]
-        lines.append(f"{name:<12} {medians[name]:>14.4f} s {ratio:>9.2f}x")
+    lines = [header, f"{'method':<{width}} {'epoch (median)':>16} {'vs single':>10}"]
+    for spec in specs:
+        ratio = medians[spec] / medians["single"]
+        lines.append(f"{spec:<{width}} {medians[spec]:>14.4f} s {ratio:>9.2f}x")
+    for spec in specs:
+        name = method_variant(spec)[0]
+        if name != spec and name in medians:
+            lines.append(f"{spec} vs {name}: {medians[spec] / medians[name]:.2f}x")
     return "\n".join(lines)

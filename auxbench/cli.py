@@ -110,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument(
         "--methods",
-        help="comma-separated methods: print each one's per-epoch cost as a ratio to single "
+        help="comma-separated methods (or variants NAME/KEY=VALUE..., e.g. "
+        "rl-aux/mode=per-example): print each one's per-epoch cost as a ratio to single "
         "instead of the trainer-vs-bare-loop throughput",
     )
     bench.set_defaults(run=_bench)

@@ -30,6 +30,20 @@ def focal_loss(
     return _reduce(per_sample, reduction)
 
 
+def weighted_focal_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    gamma: float = 2.0,
+) -> torch.Tensor:
+    """Mean of ``weights[i] × focal_loss_i`` (plain mean when ``weights`` is None): the auxiliary
+    loss with per-sample weights of the weight-aware methods."""
+    per_sample = focal_loss(logits, target, gamma, reduction="none")
+    if weights is not None:
+        per_sample = weights * per_sample
+    return per_sample.mean()
+
+
 def cross_entropy(
     logits: torch.Tensor, target: torch.Tensor, reduction: str = "mean"
 ) -> torch.Tensor:

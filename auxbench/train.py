@@ -10,7 +10,7 @@ import io
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ from auxbench.models import build_model
 log = logging.getLogger(__name__)
 
 LAST_EPOCHS_AVERAGED = 15
+
+AuxiliaryLosses = Callable[[Batch, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -109,7 +111,8 @@ class Trainer:
         aux = None if split.aux_labels is None else split.aux_labels.to(self.device)
         return TensorSplit(images, split.labels.to(self.device), aux)
 
-    def _autocast(self):
+    def autocast(self):
+        """bf16 autocast on the training device when the config asks for it, else a no-op."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
 
     def batches(
@@ -141,14 +144,31 @@ class Trainer:
             aux = None if split.aux_labels is None else split.aux_labels[index]
             yield Batch(images, split.labels[index], aux, index)
 
-    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss = primary + Σ weight × auxiliary; also returns the heads' outputs."""
-        with self._autocast():
+    def loss(
+        self, batch: Batch, auxiliary_losses: AuxiliaryLosses | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss = primary + Σ weight × auxiliary; also returns the heads' outputs.
+
+        ``auxiliary_losses(batch, outputs)`` gives the unweighted auxiliary losses (default: the
+        method's); an environment that chooses the auxiliary labels itself passes its own.
+        """
+        auxiliary_losses = auxiliary_losses or self.method.auxiliary_losses
+        with self.autocast():
             outputs = self.model(batch.images)
         primary = self.primary_loss(outputs["primary"], batch.labels)
         weights = self.method.loss_weights()
-        auxiliary = self.method.auxiliary_losses(batch, outputs)
+        auxiliary = auxiliary_losses(batch, outputs)
         total = primary + sum(weights[name] * term for name, term in auxiliary.items())
+        return total, outputs
+
+    def step(
+        self, batch: Batch, auxiliary_losses: AuxiliaryLosses | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimiser step of the main network on ``batch``; returns ``loss``'s result."""
+        total, outputs = self.loss(batch, auxiliary_losses)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
         return total, outputs
 
     def primary_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -161,16 +181,21 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         for batch in self.batches():
-            total, outputs = self.loss(batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            self.optimizer.step()
+            total, outputs = self.step(batch)
             self.method.after_step(batch)
             loss_sum += total.detach() * len(batch.labels)
             correct += (outputs["primary"].argmax(dim=1) == batch.labels).sum()
         self.scheduler.step()
         n = len(self.train_split)
         return {"train_loss": float(loss_sum) / n, "train_acc": int(correct) / n}
+
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        """The method's ``before_epoch``, one training epoch, then its ``after_epoch``; returns
+        their logs (no evaluation)."""
+        row = dict(self.method.before_epoch(epoch))
+        row.update(self.train_epoch())
+        row.update(self.method.after_epoch(epoch))
+        return row
 
     @torch.no_grad()
     def evaluate(self, split: TensorSplit) -> dict[str, float]:
@@ -179,7 +204,7 @@ class Trainer:
         matrix = ConfusionMatrix(self.dataset.num_classes, self.device)
         for start in range(0, len(split), self.config.eval_batch_size):
             images = split.images[start : start + self.config.eval_batch_size]
-            with self._autocast():
+            with self.autocast():
                 logits = self.model(images)["primary"]
             matrix.update(logits, split.labels[start : start + self.config.eval_batch_size])
         return matrix.summary()
@@ -203,8 +228,7 @@ class Trainer:
         for epoch in epochs:
             epoch_start = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
-            row.update(self.train_epoch())
-            row.update(self.method.after_epoch(epoch))
+            row.update(self.run_epoch(epoch))
             row.update(_prefixed("val", self.evaluate(self.val_split)))
             row.update(_prefixed("test", self.evaluate(self.test_split)))
             row["epoch_time_s"] = time.perf_counter() - epoch_start

@@ -37,7 +37,10 @@ def test_train_on_synthetic_writes_metrics(tmp_path):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--method", "nope"], "choose one of: human, maxl, maxl-fo, single, wa-maxl"),
+        (
+            ["--method", "nope"],
+            "choose one of: human, maxl, maxl-fo, rl-aux, single, wa-maxl, wa-rl-aux",
+        ),
         (["--dataset", "nope"], "fashion-mnist"),
         (["--model", "resnet"], "small, vgg16"),
         (["--lam", "-1"], "lam must be >= 0"),

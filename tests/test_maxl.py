@@ -9,7 +9,7 @@ from fixtures import synthetic_config
 from auxbench.bench import method_costs
 from auxbench.config import ConfigError
 from auxbench.data import make_synthetic
-from auxbench.methods.labels import masked_softmax, negative_batch_entropy, sample_weights
+from auxbench.hierarchy import masked_softmax, negative_batch_entropy, sample_weights
 from auxbench.methods.maxl import FiniteDifference, SecondOrder
 from auxbench.train import Trainer
 

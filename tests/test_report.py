@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import stats
 
 from auxbench.report.html import environment_info, write_report
-from auxbench.report.plots import make_figures, run_label
+from auxbench.report.plots import make_figures, method_columns, run_label
 from auxbench.report.stats import confidence_halfwidth
 
 CAPTIONS = Path(__file__).resolve().parents[1] / "workflow" / "report"
@@ -24,7 +24,7 @@ DATASET = "toy-set"
 SETTINGS = {("single", math.nan): 0.80, ("human", 0.5): 0.83, ("human", 2.0): 0.77}
 SEEDS = (0, 1, 2)
 EPOCHS = 5
-KINDS = ("curves", "accuracy", "lambda", "time")
+KINDS = ("curves", "accuracy", "lambda", "time", "diagnostics")
 
 
 def write_tables(directory: Path, settings: dict = SETTINGS) -> Path:
@@ -39,7 +39,8 @@ def write_tables(directory: Path, settings: dict = SETTINGS) -> Path:
                 history.append(
                     {**key, "epoch": epoch, "train_loss": 1 / epoch, "train_acc": acc + 0.05}
                     | {"val_acc": acc + 0.01, "val_f1": acc, "test_acc": acc, "test_f1": acc}
-                    | {"epoch_time_s": 2.0 + seed, "lr": 0.01, "extra_column": 1}
+                    | {"epoch_time_s": 2.0 + seed, "lr": 0.01}
+                    | ({"gen_entropy": 1.0 + 0.1 * epoch} if method == "human" else {})
                 )
             runs.append(
                 {
@@ -123,6 +124,11 @@ def test_figures_are_valid_pngs_and_close_nothing_open(built):
         assert pixels.shape[0] > 200 and pixels.shape[1] > 400
         assert np.ptp(pixels[..., :3]) > 0.5  # something is drawn
     assert plt.get_fignums() == []
+
+
+def test_diagnostics_plot_only_what_methods_log_themselves(built):
+    history = pd.read_csv(built["tables"] / "history.csv")
+    assert method_columns(history) == ["gen_entropy"]
 
 
 def test_lambda_figure_skipped_without_lambda_methods(tmp_path):

@@ -7,18 +7,23 @@ evaluation, logging and checkpoints. To add a method:
    give it a ``name``, a one-line ``description`` and ``uses_lambda`` (whether λ means something);
 2. override what it needs: ``heads`` (extra output heads), ``setup`` (build extra networks once the
    trainer and its main network exist), ``auxiliary_losses`` (unweighted scalar losses by head),
-   ``loss_weights`` (their weights), ``after_step`` (work after each main-network step, such as a
-   meta-update), ``after_epoch`` (per-epoch work and logs) and ``state_dict`` /
-   ``load_state_dict`` for any state of its own;
+   ``loss_weights`` (their weights), ``before_epoch`` (work before each epoch of the main
+   network, such as training an agent), ``after_step`` (work after each main-network step, such
+   as a meta-update), ``after_epoch`` (per-epoch work and logs) and ``state_dict`` /
+   ``load_state_dict`` for any state of its own (settings from ``config.method_params`` through
+   ``method_params``);
 3. import the module in ``auxbench/methods/__init__.py`` and add one test.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+
+from auxbench.config import ConfigError
 
 if TYPE_CHECKING:
     from auxbench.config import TrainConfig
@@ -65,6 +70,10 @@ class Method:
         """The weight of each auxiliary loss in the total loss (λ by default)."""
         return {name: self.config.lam for name in self.heads()}
 
+    def before_epoch(self, epoch: int) -> dict[str, float]:
+        """Per-epoch work before the main network's epoch; returns values to log."""
+        return {}
+
     def after_step(self, batch: Batch) -> None:
         """Called after each optimiser step of the main network on ``batch``."""
 
@@ -80,7 +89,57 @@ class Method:
         """Restore what ``state_dict`` returned."""
 
 
+log = logging.getLogger(__name__)
+
 METHODS: dict[str, type[Method]] = {}
+
+
+def method_params(
+    values: dict[str, Any],
+    defaults: dict[str, Any],
+    method: str,
+    *,
+    choices: dict[str, tuple[str, ...]] | None = None,
+    integers: tuple[str, ...] = (),
+    positive: tuple[str, ...] = (),
+    non_negative: tuple[str, ...] = (),
+    unit_interval: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A method's validated settings: ``values`` (``config.method_params``) over its ``defaults``.
+
+    ``method_params`` is shared by every run of a grid, so keys a method does not know are left to
+    the other methods, with a warning. The named keys must be one of their ``choices``, integers
+    >= 1, > 0, >= 0 or in (0, 1]; anything else raises ``ConfigError`` naming key and value.
+    """
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        log.warning("%s ignores method_params %s", method, ", ".join(unknown))
+    params = {**defaults, **{key: value for key, value in values.items() if key in defaults}}
+    for key, allowed in (choices or {}).items():
+        if params[key] not in allowed:
+            raise ConfigError(
+                f"method_params.{key} {params[key]!r} is unknown; choose one of: "
+                f"{', '.join(allowed)}"
+            )
+    checks = (
+        (
+            integers,
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+            "an integer >= 1",
+        ),
+        (positive, lambda v: _number(v) and v > 0, "> 0"),
+        (non_negative, lambda v: _number(v) and v >= 0, ">= 0"),
+        (unit_interval, lambda v: _number(v) and 0 < v <= 1, "in (0, 1]"),
+    )
+    for keys, valid, what in checks:
+        for key in keys:
+            if not valid(params[key]):
+                raise ConfigError(f"method_params.{key} must be {what}, got {params[key]!r}")
+    return params
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def register(cls: type[Method]) -> type[Method]:

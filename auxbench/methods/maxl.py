@@ -36,10 +36,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from auxbench.config import ConfigError
-from auxbench.losses import focal_loss
-from auxbench.methods.base import Batch, Method, register
-from auxbench.methods.labels import GeneratedLabels, LabelNetwork, negative_batch_entropy
+from auxbench.hierarchy import negative_batch_entropy
+from auxbench.losses import weighted_focal_loss
+from auxbench.methods.base import Batch, Method, method_params, register
+from auxbench.methods.labels import GeneratedLabels, LabelNetwork
 
 if TYPE_CHECKING:
     from auxbench.train import Trainer
@@ -170,7 +170,16 @@ class MaxlMethod(Method):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.params = _method_params(config.method_params, self.name)
+        self.params = method_params(
+            config.method_params,
+            DEFAULT_PARAMS,
+            self.name,
+            choices=CHOICES,
+            integers=("psi", "gen_lr_step"),
+            positive=("gen_lr", "fd_scale"),
+            non_negative=("gen_weight_decay", "entropy_weight"),
+            unit_interval=("gen_lr_gamma",),
+        )
         self.psi: int = self.params["psi"]
         self.entropy_weight: float = self.params["entropy_weight"]
         self.hypergradient = (
@@ -224,10 +233,9 @@ class MaxlMethod(Method):
 
     def aux_loss(self, logits: torch.Tensor, generated: GeneratedLabels) -> torch.Tensor:
         """Focal loss against the soft labels, per-sample weighted when the labels carry weights."""
-        per_sample = focal_loss(logits, generated.probs, self.config.focal_gamma, reduction="none")
-        if generated.weights is not None:
-            per_sample = generated.weights * per_sample
-        return per_sample.mean()
+        return weighted_focal_loss(
+            logits, generated.probs, generated.weights, self.config.focal_gamma
+        )
 
     def generate(self, images: torch.Tensor, labels: torch.Tensor) -> GeneratedLabels:
         """The label network's output. It always normalises with batch statistics (train mode),
@@ -361,35 +369,6 @@ class MaxlMethod(Method):
         self.label_net.load_state_dict(state["label_net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-
-
-def _method_params(values: dict[str, Any], method: str) -> dict[str, Any]:
-    """MAXL's settings from ``method_params`` over the defaults. Keys it does not know are left to
-    other methods (``method_params`` is shared by every run of a grid) with a warning."""
-    unknown = sorted(set(values) - set(DEFAULT_PARAMS))
-    if unknown:
-        log.warning("%s ignores method_params %s", method, ", ".join(unknown))
-    params = {**DEFAULT_PARAMS, **{k: v for k, v in values.items() if k in DEFAULT_PARAMS}}
-    for key, choices in CHOICES.items():
-        if params[key] not in choices:
-            raise ConfigError(
-                f"method_params.{key} {params[key]!r} is unknown; choose one of: "
-                f"{', '.join(choices)}"
-            )
-    for key in ("psi", "gen_lr_step"):
-        if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < 1:
-            raise ConfigError(f"method_params.{key} must be an integer >= 1, got {params[key]!r}")
-    for key in ("gen_lr", "fd_scale"):
-        if not params[key] > 0:
-            raise ConfigError(f"method_params.{key} must be > 0, got {params[key]!r}")
-    for key in ("gen_weight_decay", "entropy_weight"):
-        if not params[key] >= 0:
-            raise ConfigError(f"method_params.{key} must be >= 0, got {params[key]!r}")
-    if not 0 < params["gen_lr_gamma"] <= 1:
-        raise ConfigError(
-            f"method_params.gen_lr_gamma must be in (0, 1], got {params['gen_lr_gamma']!r}"
-        )
-    return params
 
 
 @register

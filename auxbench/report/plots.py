@@ -1,4 +1,5 @@
-"""Figures of the aggregated tables: learning curves, accuracy, λ ablation and wall time.
+"""Figures of the aggregated tables: learning curves, accuracy, λ ablation, wall time and the
+methods' own per-epoch logs (generator entropy, agent reward, learned weights, ...).
 
 Figures are built as plain ``matplotlib.figure.Figure`` objects drawn by the Agg canvas, so no
 pyplot state or GUI backend is touched and nothing stays open after a figure is saved.
@@ -13,6 +14,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from auxbench.report.stats import confidence_halfwidth
@@ -20,6 +22,8 @@ from auxbench.report.stats import confidence_halfwidth
 DPI = 110
 SINGLE = "single"
 SEEDS_STYLE = {"color": "0.15", "size": 4, "alpha": 0.8, "jitter": 0.15}
+COMMON_COLUMNS = {"dataset", "method", "lam", "seed", "label", "epoch", "lr", "epoch_time_s"}
+COMMON_PREFIXES = ("train_", "val_", "test_")
 
 
 def run_label(method: str, lam: float) -> str:
@@ -45,8 +49,8 @@ def label_order(frame: pd.DataFrame) -> list[str]:
 def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     """Write every figure for each dataset of ``tables_dir`` into ``out_dir``; return their paths.
 
-    Per dataset: ``curves_``, ``accuracy_``, ``lambda_`` (only when some method has λ values) and
-    ``time_<dataset>.png``.
+    Per dataset: ``curves_``, ``accuracy_``, ``lambda_`` (only when some method has λ values),
+    ``time_`` and ``diagnostics_<dataset>.png`` (only when some method logs values of its own).
     """
     tables_dir, out_dir = Path(tables_dir), Path(out_dir)
     runs = with_labels(pd.read_csv(tables_dir / "runs.csv"))
@@ -63,6 +67,7 @@ def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
             "accuracy": _accuracy(d_runs, summary[summary["dataset"] == dataset], order, palette),
             "lambda": _lambda(summary[summary["dataset"] == dataset]),
             "time": _wall_time(d_runs, order, palette),
+            "diagnostics": _diagnostics(history[history["dataset"] == dataset], order, palette),
         }
         for kind, fig in figures.items():
             if fig is None:
@@ -78,10 +83,12 @@ def _colours(n: int) -> list:
     return sns.color_palette("tab10" if n <= 10 else "husl", n)
 
 
-def _figure(width: float, height: float, ncols: int = 1) -> tuple[Figure, np.ndarray]:
+def _figure(
+    width: float, height: float, ncols: int = 1, nrows: int = 1, sharey: bool = True
+) -> tuple[Figure, np.ndarray]:
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    return fig, np.atleast_1d(fig.subplots(1, ncols, sharey=True))
+    return fig, np.atleast_1d(fig.subplots(nrows, ncols, sharey=sharey)).ravel()
 
 
 def _bar_height(n_labels: int) -> float:
@@ -201,4 +208,53 @@ def _wall_time(runs: pd.DataFrame, order, palette) -> Figure:
     means = runs.groupby("label")["wall_time_s"].mean()
     _bars_with_seeds(ax, means, runs, "wall_time_s", order, palette)
     ax.set(title="Training wall time (mean over seeds; dots: seeds)", xlabel="wall time [s]")
+    return fig
+
+
+def method_columns(history: pd.DataFrame) -> list[str]:
+    """History columns some method logs for itself (everything but the trainer's own columns)."""
+    return [
+        column
+        for column in history.columns
+        if column not in COMMON_COLUMNS
+        and not column.startswith(COMMON_PREFIXES)
+        and pd.api.types.is_numeric_dtype(history[column])
+        and history[column].notna().any()
+    ]
+
+
+def _diagnostics(history: pd.DataFrame, order: list[str], palette: dict) -> Figure | None:
+    """One panel per method-specific column: its value per epoch, mean over seeds with a 95%
+    t-CI band, for the runs that log it."""
+    columns = method_columns(history)
+    if not columns:
+        return None
+    ncols = min(3, len(columns))
+    nrows = -(-len(columns) // ncols)
+    fig, axes = _figure(4.2 * ncols + 2, 3.2 * nrows, ncols, nrows, sharey=False)
+    for ax, column in zip(axes, columns, strict=False):
+        rows = history[history[column].notna()]
+        sns.lineplot(
+            data=rows,
+            x="epoch",
+            y=column,
+            hue="label",
+            hue_order=[label for label in order if label in set(rows["label"])],
+            palette=palette,
+            errorbar=_t_interval,
+            ax=ax,
+            legend=False,
+        )
+        ax.set(title=column, ylabel="")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    for ax in axes[len(columns) :]:
+        ax.set_visible(False)
+    present = [
+        label
+        for label in order
+        if label in set(history.loc[history[columns].notna().any(axis=1), "label"])
+    ]
+    handles = [Line2D([], [], color=palette[label]) for label in present]
+    fig.legend(handles, present, loc="outside right upper", title="run")
     return fig

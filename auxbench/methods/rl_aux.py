@@ -1,0 +1,199 @@
+"""RL-AUX (Goldfeder, So & Lipson): a PPO agent labels each training image with an auxiliary
+class, trained by the main network's primary-task progress (``auxbench.rl``).
+
+Schedule (the paper's appendix B): before every epoch of the main network the agent trains for an
+epoch in **Train-Agent** mode: it labels the training batches (sampling its policy), the
+environment trains a copy of the run's state on them and rewards the agent, PPO updates the agent;
+at the end the main network and its optimiser go back to the saved canonical state. The epoch of
+the main network is then the **Train-Main** mode: the agent labels every batch deterministically
+(its most likely sub-label and weight bin), no rewards are computed, and the result becomes the
+next canonical state. ``epochs`` counts Train-Main epochs; each costs one Train-Agent epoch more.
+
+- ``rl-aux``: the agent chooses auxiliary labels; loss = primary + λ · focal(aux).
+- ``wa-rl-aux``: it also chooses per-sample weights 2^(10w − 5), w ∈ {0, 0.05, …, 1} (21 bins);
+  loss = primary + mean(λᵢ · focal(aux)).
+
+``config.method_params`` (all optional): ``psi`` (5), ``mode`` (``batched``: one environment step
+labels a batch of B_T = ``batch_size`` images; ``per-example``: one image per step, the paper's
+interface), ``reward_batch_size`` (B_R, 256), ``entropy_coef`` (1.0, the reward's entropy bonus),
+``reset_every`` (``epoch``; ``batch``: the paper's reset ablation), and PPO's ``ppo_lr`` (3e-4),
+``ppo_ent_coef`` (0.01), ``ppo_n_steps`` (32 batches of B_T images per rollout), ``ppo_batch_size``
+(8 batches per minibatch), ``ppo_epochs`` (4 passes over a rollout), ``ppo_gamma`` (0.99) and
+``ppo_gae_lambda`` (0.95) per labelled image, ``ppo_clip_range`` (0.2). Rollout sizes count
+batches of B_T images in both modes (per-example mode steps B_T times as often); γ and the GAE λ
+are per image, so batched mode uses γ^B_T and λ^B_T per step: the same discounting of later
+batches as per-example mode.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from stable_baselines3 import PPO
+
+from auxbench.losses import weighted_focal_loss
+from auxbench.methods.base import Batch, Method, method_params, register
+from auxbench.rl.env import MODES, RESETS, AuxLabelEnv, EnvSettings, LabelStats, weight_of_bin
+from auxbench.rl.policy import AuxLabelPolicy
+
+if TYPE_CHECKING:
+    from auxbench.train import Trainer
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "psi": 5,
+    "mode": "batched",
+    "reward_batch_size": 256,
+    "entropy_coef": 1.0,
+    "reset_every": "epoch",
+    "ppo_lr": 3e-4,
+    "ppo_ent_coef": 0.01,
+    "ppo_n_steps": 32,
+    "ppo_batch_size": 8,
+    "ppo_epochs": 4,
+    "ppo_gamma": 0.99,
+    "ppo_gae_lambda": 0.95,
+    "ppo_clip_range": 0.2,
+}
+
+
+class RlAuxMethod(Method):
+    """Shared RL-AUX machinery; ``weighted`` adds the per-sample weight action."""
+
+    weighted: ClassVar[bool] = False
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.params = method_params(
+            config.method_params,
+            DEFAULT_PARAMS,
+            self.name,
+            choices={"mode": MODES, "reset_every": RESETS},
+            integers=("psi", "reward_batch_size", "ppo_n_steps", "ppo_batch_size", "ppo_epochs"),
+            positive=("ppo_lr",),
+            non_negative=("entropy_coef", "ppo_ent_coef"),
+            unit_interval=("ppo_gamma", "ppo_gae_lambda", "ppo_clip_range"),
+        )
+        self.psi: int = self.params["psi"]
+
+    def heads(self) -> dict[str, int]:
+        return {"aux": self.dataset.num_classes * self.psi}
+
+    @property
+    def aux_weight(self) -> float:
+        """λ for ``rl-aux``; 1 for ``wa-rl-aux``, whose labels carry per-sample weights."""
+        return self.config.lam if self.uses_lambda else 1.0
+
+    def loss_weights(self) -> dict[str, float]:
+        return {"aux": self.aux_weight}
+
+    def setup(self, trainer: Trainer) -> None:
+        params, config = self.params, self.config
+        settings = EnvSettings(
+            psi=self.psi,
+            weighted=self.weighted,
+            mode=params["mode"],
+            batch_size=config.batch_size,
+            reward_batch_size=params["reward_batch_size"],
+            entropy_coef=params["entropy_coef"],
+            reset_every=params["reset_every"],
+        )
+        self.env = AuxLabelEnv(trainer, settings, seed=config.seed + 4)
+        self.agent = self._agent(trainer)
+        self.policy: AuxLabelPolicy = self.agent.policy
+        self.env.label_distribution = self.policy.label_probs
+        self.env.save_canonical()
+        self.main_stats = LabelStats(self.env.stats.num_aux_classes, trainer.device)
+
+    def _agent(self, trainer: Trainer) -> PPO:
+        """PPO with rollouts of whole batches that fit in one episode (see the module doc)."""
+        params, env = self.params, self.env
+        per_batch = self.config.batch_size // env.settings.images_per_step  # steps per batch
+        if env.steps_per_episode < 2:
+            raise ValueError(
+                f"{self.name} needs at least 2 environment steps per epoch; the training split "
+                f"gives {env.batches_per_episode} batch(es) of {self.config.batch_size}"
+            )
+        n_steps = min(params["ppo_n_steps"] * per_batch, env.steps_per_episode)
+        batch_size = min(params["ppo_batch_size"] * per_batch, n_steps)
+        n_steps -= n_steps % batch_size  # whole minibatches
+        self.agent_steps = (env.steps_per_episode // n_steps) * n_steps
+        batched = env.settings.mode == "batched"
+        discount = self.config.batch_size if batched else 1
+        return PPO(
+            AuxLabelPolicy,
+            env,
+            learning_rate=params["ppo_lr"],
+            n_steps=n_steps,
+            batch_size=batch_size,
+            n_epochs=params["ppo_epochs"],
+            gamma=params["ppo_gamma"] ** discount,
+            gae_lambda=params["ppo_gae_lambda"] ** discount,
+            clip_range=params["ppo_clip_range"],
+            ent_coef=params["ppo_ent_coef"],
+            policy_kwargs={
+                "num_classes": self.dataset.num_classes,
+                "psi": self.psi,
+                "weighted": self.weighted,
+                "model": self.config.model,
+                "width": self.config.width,
+            },
+            device=trainer.device,
+            seed=self.config.seed,
+            verbose=0,
+        )
+
+    # --- Train-Agent mode ------------------------------------------------------------------------
+
+    def before_epoch(self, epoch: int) -> dict[str, float]:
+        """One Train-Agent epoch from the canonical state, which is restored afterwards."""
+        self.env.save_canonical()
+        self.env.stats.reset()
+        self.agent.learn(total_timesteps=self.agent_steps, reset_num_timesteps=True)
+        self.env.restore_canonical()
+        return self.env.stats.summary("agent")
+
+    # --- Train-Main mode -------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def label(self, images: torch.Tensor, labels: torch.Tensor):
+        """The agent's deterministic auxiliary classes ψ·y + a and weights (None unless weighted)."""
+        self.policy.set_training_mode(False)
+        sub_labels, bins = self.policy.most_likely(images, labels)
+        weights = None if bins is None else weight_of_bin(bins)
+        return self.psi * labels + sub_labels, weights
+
+    def auxiliary_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]):
+        targets, weights = self.label(batch.images, batch.labels)
+        self.main_stats.record_labels(targets, weights)
+        gamma = self.config.focal_gamma
+        return {"aux": weighted_focal_loss(outputs["aux"], targets, weights, gamma)}
+
+    def after_epoch(self, epoch: int) -> dict[str, float]:
+        logs = self.main_stats.summary("aux")
+        self.main_stats.reset()
+        return logs
+
+    # --- checkpoints -----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "optimizer": self.policy.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.policy.optimizer.load_state_dict(state["optimizer"])
+
+
+@register
+class RlAux(RlAuxMethod):
+    name = "rl-aux"
+    description = "RL-AUX: a PPO agent generates the auxiliary labels"
+    uses_lambda = True
+
+
+@register
+class WeightAwareRlAux(RlAuxMethod):
+    name = "wa-rl-aux"
+    description = "weight-aware RL-AUX: a PPO agent generates auxiliary labels and weights"
+    uses_lambda = False
+    weighted = True

@@ -1,0 +1,15 @@
+"""Reinforcement learning for auxiliary-task generation (RL-AUX): the Gymnasium environment
+``auxbench/AuxLabel-v0`` and the PPO agent's policy."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from auxbench.rl.env import AuxLabelEnv, EnvSettings, make_env
+
+ENV_ID = "auxbench/AuxLabel-v0"
+
+if ENV_ID not in gym.registry:
+    gym.register(id=ENV_ID, entry_point="auxbench.rl.env:make_env")
+
+__all__ = ["ENV_ID", "AuxLabelEnv", "EnvSettings", "make_env"]
