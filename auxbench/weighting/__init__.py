@@ -1,0 +1,26 @@
+"""Task weighting and gradient methods on any list of scalar losses (see ``base`` for the API)."""
+
+from auxbench.weighting import fixed  # noqa: F401  (registers the methods)
+from auxbench.weighting.base import (
+    GRADIENTS,
+    WEIGHTINGS,
+    GradientMethod,
+    MetaStep,
+    Weighting,
+    accumulate_gradient,
+    create,
+    register,
+    task_gradients,
+)
+
+__all__ = [
+    "GRADIENTS",
+    "WEIGHTINGS",
+    "GradientMethod",
+    "MetaStep",
+    "Weighting",
+    "accumulate_gradient",
+    "create",
+    "register",
+    "task_gradients",
+]

@@ -1,0 +1,252 @@
+"""The weighting API: a method turns a list of scalar task losses into parameter gradients.
+
+Usable inside the trainer and on its own, on any list of losses::
+
+    from auxbench import weighting
+
+    method = weighting.create("dwa", n_tasks=3, primary=[0])
+    ...
+    optimizer.zero_grad()
+    losses = [primary_loss, aux_loss_1, aux_loss_2]
+    method.backward(losses, shared_params=list(model.trunk.parameters()))
+    optimizer.step()
+    method.weights  # the current weight of each task
+
+``backward`` accumulates into ``.grad`` like ``loss.backward()``: the shared parameters get the
+method's combination of the tasks' gradients, every other parameter the losses depend on (the
+task-specific heads) the gradient of Σ wᵢ Lᵢ. A gradient method (``pcgrad``, ``cagrad``,
+``graddrop``) composes with any weighting: ``create("dwa", 3, gradient="pcgrad")`` combines the
+weighted task gradients on the shared parameters with PCGrad instead of summing them.
+
+What a method may need beyond the losses comes through documented arguments, never special cases
+in the caller: ``parameters()`` are learnable weights the caller's optimiser must also update
+(Uncertainty's log-variances); ``needs_meta`` methods (Auto-λ) need ``meta=MetaStep(...)``, a
+functional view of the network with a second batch; ``epoch_end(mean_losses)`` is called once per
+epoch with each task's mean loss (DWA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+Params = dict[str, torch.Tensor]
+
+
+@dataclass
+class MetaStep:
+    """A functional view of one training step, for methods that look ahead (Auto-λ).
+
+    ``task_losses(params, batch)`` evaluates every task's loss with the network at ``params``
+    (e.g. through ``torch.func.functional_call``); ``params`` are the network's current named
+    parameters; ``batch`` is the step's batch and ``meta_batch`` a second one (the next training
+    batch or a held-out batch). ``lr``, ``momentum``, ``weight_decay`` and ``momentum_buffers``
+    (by parameter name, None where the optimiser has none yet) describe the optimiser's SGD step.
+    """
+
+    params: Params
+    task_losses: Callable[[Params, Any], list[torch.Tensor]]
+    batch: Any
+    meta_batch: Any
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    momentum_buffers: dict[str, torch.Tensor | None] | None = None
+
+
+def flatten(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """One flat vector of ``tensors`` (in order)."""
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def task_gradients(losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(tasks, n) matrix: row i is ∇ losses[i] with respect to ``params`` (flattened; zeros where a
+    loss does not depend on a parameter). The graph is kept for later backward passes."""
+    rows = []
+    for loss in losses:
+        grads = torch.autograd.grad(
+            loss, list(params), retain_graph=True, allow_unused=True, materialize_grads=True
+        )
+        rows.append(flatten(grads))
+    return torch.stack(rows)
+
+
+def accumulate_gradient(params: Sequence[torch.Tensor], flat: torch.Tensor) -> None:
+    """Add the flat vector ``flat`` to the ``.grad`` of ``params`` (as ``backward`` would)."""
+    offset = 0
+    for param in params:
+        size = param.numel()
+        piece = flat[offset : offset + size].view_as(param).to(param.dtype)
+        param.grad = piece.clone() if param.grad is None else param.grad + piece
+        offset += size
+
+
+class GradientMethod:
+    """Combines the (weighted) task gradients on the shared parameters into one gradient."""
+
+    name: ClassVar[str] = "sum"
+
+    def combine(self, grads: torch.Tensor) -> torch.Tensor:
+        """(tasks, n) weighted task gradients → (n,) update direction; the plain sum here."""
+        return grads.sum(dim=0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+
+
+class Weighting:
+    """Base class: fixed weights (1 unless ``initial_weights`` says otherwise)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    needs_meta: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        n_tasks: int,
+        primary: Sequence[int] = (0,),
+        gradient: GradientMethod | None = None,
+    ):
+        if n_tasks < 1:
+            raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+        primary = tuple(int(i) for i in primary)
+        if not primary or any(not 0 <= i < n_tasks for i in primary):
+            raise ValueError(f"primary must name tasks in [0, {n_tasks}), got {list(primary)}")
+        self.n_tasks = n_tasks
+        self.primary = primary
+        self.auxiliary = tuple(i for i in range(n_tasks) if i not in primary)
+        self.gradient = gradient
+        self.weights = self.initial_weights()
+
+    def initial_weights(self) -> torch.Tensor:
+        """The weights before any update: one per task."""
+        return torch.ones(self.n_tasks)
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Learnable parameters the caller's optimiser must update too (none by default)."""
+        return []
+
+    def backward(
+        self,
+        losses: Sequence[torch.Tensor],
+        shared_params: Sequence[torch.Tensor],
+        *,
+        task_params: Sequence[torch.Tensor] | None = None,
+        meta: MetaStep | None = None,
+    ) -> torch.Tensor:
+        """Accumulate gradients of the tasks' ``losses`` (see the module doc); return the weighted
+        total, detached. ``task_params`` (the non-shared parameters) saves one pass through the
+        shared ones when a gradient method is used; ``meta`` is required when ``needs_meta``."""
+        if len(losses) != self.n_tasks:
+            raise ValueError(f"{self.name} expects {self.n_tasks} losses, got {len(losses)}")
+        if self.needs_meta and meta is None:
+            raise ValueError(f"{self.name} needs meta=MetaStep(...) (see auxbench.weighting)")
+        shared = [p for p in shared_params if p.requires_grad]
+        self.update(losses, shared, meta)
+        return self.weighted_backward(losses, shared, task_params)
+
+    def update(
+        self,
+        losses: Sequence[torch.Tensor],
+        shared_params: Sequence[torch.Tensor],
+        meta: MetaStep | None,
+    ) -> None:
+        """Update ``self.weights`` before this step's backward (nothing for fixed weights)."""
+
+    def loss_weights(self) -> torch.Tensor:
+        """The factors the losses are multiplied by in this step's backward."""
+        return self.weights
+
+    def weighted_total(self, losses: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Σ wᵢ Lᵢ with this step's ``loss_weights``."""
+        weights = self.loss_weights()
+        return sum(weights[i].to(loss.device) * loss for i, loss in enumerate(losses))
+
+    def weighted_backward(
+        self,
+        losses: Sequence[torch.Tensor],
+        shared: Sequence[torch.Tensor],
+        task_params: Sequence[torch.Tensor] | None,
+    ) -> torch.Tensor:
+        """Backward of Σ wᵢ Lᵢ, the shared parameters' part combined by the gradient method."""
+        total = self.weighted_total(losses)
+        if self.gradient is None:
+            total.backward()
+            return total.detach()
+        weights = self.loss_weights()
+        weighted = [weights[i].to(loss.device) * loss for i, loss in enumerate(losses)]
+        combined = self.gradient.combine(task_gradients(weighted, shared))
+        if task_params is not None:
+            others = [p for p in task_params if p.requires_grad]
+            if others:
+                torch.autograd.backward(total, inputs=others)
+        else:  # backward into everything, then put back the shared parameters' own gradients
+            before = [None if p.grad is None else p.grad.clone() for p in shared]
+            total.backward()
+            for param, grad in zip(shared, before, strict=True):
+                param.grad = grad
+        accumulate_gradient(shared, combined)
+        return total.detach()
+
+    def epoch_end(self, mean_losses: Sequence[float]) -> None:
+        """Called once per epoch with each task's mean training loss (nothing by default)."""
+
+    def logs(self) -> dict[str, float]:
+        """Values to log per epoch: the weight of every task (``weight_<i>``)."""
+        return {f"weight_{i}": float(w) for i, w in enumerate(self.weights)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue: the weights, any learnable state, the gradient method."""
+        state = {"weights": self.weights.clone()}
+        if self.gradient is not None:
+            state["gradient"] = self.gradient.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.weights = state["weights"].clone()
+        if self.gradient is not None:
+            self.gradient.load_state_dict(state.get("gradient", {}))
+
+
+WEIGHTINGS: dict[str, type[Weighting]] = {}
+GRADIENTS: dict[str, type[GradientMethod]] = {}
+
+
+def register(cls):
+    """Class decorator adding a ``Weighting`` or ``GradientMethod`` to its registry by name."""
+    registry = GRADIENTS if issubclass(cls, GradientMethod) else WEIGHTINGS
+    if cls.name in registry:
+        raise ValueError(f"{cls.name!r} is registered twice")
+    registry[cls.name] = cls
+    return cls
+
+
+def create(
+    name: str,
+    n_tasks: int,
+    primary: Sequence[int] = (0,),
+    gradient: str | None = None,
+    gradient_params: dict[str, Any] | None = None,
+    **params: Any,
+) -> Weighting:
+    """The weighting method ``name`` for ``n_tasks`` losses (``primary`` are the primary tasks'
+    indices), its gradients on shared parameters combined by ``gradient`` (default: summed);
+    ``params`` are the method's own settings, ``gradient_params`` the gradient method's."""
+    if name not in WEIGHTINGS:
+        raise ValueError(
+            f"unknown weighting {name!r}; choose one of: {', '.join(sorted(WEIGHTINGS))}"
+        )
+    combiner = None
+    if gradient is not None:
+        if gradient not in GRADIENTS:
+            raise ValueError(
+                f"unknown gradient method {gradient!r}; choose one of: {', '.join(sorted(GRADIENTS))}"
+            )
+        combiner = GRADIENTS[gradient](**(gradient_params or {}))
+    return WEIGHTINGS[name](n_tasks, primary, combiner, **params)

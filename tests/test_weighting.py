@@ -1,0 +1,70 @@
+import pytest
+import torch
+from torch import nn
+
+from auxbench import weighting
+from auxbench.weighting import GradientMethod, register
+
+
+def toy(seed=0):
+    """A shared layer with two heads: three task losses (two on head a, one on head b)."""
+    torch.manual_seed(seed)
+    shared, head_a, head_b = nn.Linear(4, 3), nn.Linear(3, 1), nn.Linear(3, 1)
+    x = torch.randn(16, 4)
+    features = torch.tanh(shared(x))
+    a, b = head_a(features).squeeze(1), head_b(features).squeeze(1)
+    losses = [(a - 1).pow(2).mean(), (b + 1).pow(2).mean(), a.pow(2).mean()]
+    return shared, [head_a, head_b], losses
+
+
+def grads(modules):
+    return [p.grad.clone() for m in modules for p in m.parameters()]
+
+
+def test_fixed_backward_equals_the_weighted_sum():
+    shared, heads, losses = toy()
+    method = weighting.create("fixed", 3, primary=[0], lam=0.5)
+    assert method.weights.tolist() == [1.0, 0.5, 0.5]
+    total = method.backward(losses, list(shared.parameters()))
+    got = grads([shared, *heads])
+    shared, heads, losses = toy()
+    (losses[0] + 0.5 * losses[1] + 0.5 * losses[2]).backward()
+    expected = grads([shared, *heads])
+    assert all(torch.allclose(g, e) for g, e in zip(got, expected, strict=True))
+    assert total.item() == pytest.approx((losses[0] + 0.5 * losses[1] + 0.5 * losses[2]).item())
+
+
+@register
+class Halve(GradientMethod):
+    name = "test-halve"
+
+    def combine(self, grads):
+        return 0.5 * grads.sum(dim=0)
+
+
+@pytest.mark.parametrize("give_task_params", [False, True])
+def test_a_gradient_method_replaces_only_the_shared_gradient(give_task_params):
+    shared, heads, losses = toy()
+    method = weighting.create("fixed", 3, gradient="test-halve")
+    task_params = [p for h in heads for p in h.parameters()] if give_task_params else None
+    method.backward(losses, list(shared.parameters()), task_params=task_params)
+    got_shared, got_heads = grads([shared]), grads(heads)
+    shared, heads, losses = toy()
+    sum(losses).backward()
+    assert all(torch.allclose(g, 0.5 * e) for g, e in zip(got_shared, grads([shared]), strict=True))
+    assert all(torch.allclose(g, e) for g, e in zip(got_heads, grads(heads), strict=True))
+
+
+def test_state_round_trips_and_names_are_checked():
+    method = weighting.create("fixed", 2, weights=[1.0, 0.25])
+    other = weighting.create("fixed", 2)
+    other.load_state_dict(method.state_dict())
+    assert other.weights.tolist() == [1.0, 0.25]
+    with pytest.raises(ValueError, match="unknown weighting 'nope'"):
+        weighting.create("nope", 2)
+    with pytest.raises(ValueError, match="unknown gradient method"):
+        weighting.create("fixed", 2, gradient="nope")
+    with pytest.raises(ValueError, match="primary"):
+        weighting.create("fixed", 2, primary=[2])
+    with pytest.raises(ValueError, match="expects 2 losses"):
+        method.backward([torch.zeros((), requires_grad=True)], [])
