@@ -21,6 +21,8 @@ TRAIN_FLAGS = {
     "dataset": str,
     "method": str,
     "model": str,
+    "weighting": str,
+    "gradient": str,
     "lam": float,
     "seed": int,
     "epochs": int,

@@ -47,6 +47,13 @@ class TrainConfig:
     bf16: bool = False
     data_root: str | None = None
     method_params: dict[str, Any] = field(default_factory=dict)
+    weighting: str = "fixed"  # how the task losses are weighted (auxbench.weighting)
+    weighting_params: dict[str, Any] = field(default_factory=dict)
+    gradient: str | None = None  # a gradient method on the shared parameters (pcgrad, ...)
+    gradient_params: dict[str, Any] = field(default_factory=dict)
+    meta_split: str = "train"  # where weightings that look ahead (autolambda) take batches
+    noise_task: bool = False  # add Auto-λ's sanity task: a fixed random label per image
+    noise_classes: int | None = None  # its number of classes (default: the primary task's)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable dict of every setting."""
@@ -57,12 +64,17 @@ class TrainConfig:
         from auxbench.data import DATASETS
         from auxbench.methods import method_names
         from auxbench.models import TRUNKS
+        from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
         _choice("dataset", self.dataset, tuple(DATASETS))
         _choice("method", self.method, method_names())
         _choice("model", self.model, tuple(TRUNKS))
         _choice("loss", self.loss, LOSSES)
         _choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
+        _choice("weighting", self.weighting, tuple(sorted(WEIGHTINGS)))
+        if self.gradient is not None:
+            _choice("gradient", self.gradient, tuple(sorted(GRADIENTS)))
+        _choice("meta_split", self.meta_split, ("train", "val"))
         for name in ("epochs", "batch_size", "eval_batch_size", "lr_step"):
             _at_least(name, getattr(self, name), 1)
         for name in ("lr", "width"):
@@ -79,6 +91,8 @@ class TrainConfig:
             _at_least("train_limit", self.train_limit, 1)
         if self.patience is not None:
             _at_least("patience", self.patience, 1)
+        if self.noise_classes is not None:
+            _at_least("noise_classes", self.noise_classes, 2)
         return self
 
 

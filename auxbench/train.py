@@ -17,21 +17,36 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.func import functional_call
 from tqdm import tqdm
 
 from auxbench import io as atomic
-from auxbench.config import TrainConfig
+from auxbench import weighting
+from auxbench.config import ConfigError, TrainConfig
 from auxbench.data import Dataset, augment, load, normalize
 from auxbench.losses import classification_loss
 from auxbench.methods import Batch, create_method
 from auxbench.metrics import ConfusionMatrix
 from auxbench.models import build_model
+from auxbench.noise import NAME as NOISE
+from auxbench.noise import NoiseTask
+from auxbench.weighting import MetaStep, Weighting
 
 log = logging.getLogger(__name__)
 
 LAST_EPOCHS_AVERAGED = 15
 
 AuxiliaryLosses = Callable[[Batch, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+@dataclass
+class StepResult:
+    """One optimiser step: the weighted total loss and the unweighted task losses (detached),
+    and the heads' outputs."""
+
+    total: torch.Tensor
+    outputs: dict[str, torch.Tensor]
+    losses: list[torch.Tensor]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,7 +76,7 @@ class TensorSplit:
 
 
 class Trainer:
-    """Trains one (dataset, method, λ, seed) run and writes its results."""
+    """Trains one (dataset, method, weighting, λ, seed) run and writes its results."""
 
     def __init__(self, config: TrainConfig, dataset: Dataset | None = None):
         self.config = config.validate()
@@ -80,23 +95,63 @@ class Trainer:
         self.test_split = self._on_device(dataset.test)
 
         self.method = create_method(config.method, config, dataset)
-        heads = {"primary": dataset.num_classes, **self.method.heads()}
+        self.noise = None
+        if config.noise_task:
+            classes = config.noise_classes or dataset.num_classes
+            self.noise = NoiseTask(len(self.train_split), classes, config.seed + 5, self.device)
+        heads = {
+            "primary": dataset.num_classes,
+            **self.method.heads(),
+            **({NOISE: self.noise.classes} if self.noise is not None else {}),
+        }
+        self.task_names = list(heads)
         self.model = build_model(
             config.model, dataset.in_channels, heads, config.width, dataset.image_size
         ).to(self.device)
+        self.shared_params = list(self.model.trunk.parameters())
+        self.task_params = list(self.model.heads.parameters())
+        self.weighting = self._weighting()
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
             lr=config.lr,
             momentum=config.momentum,
             weight_decay=config.weight_decay,
         )
+        if self.weighting.parameters():  # learnable weights (Uncertainty): no weight decay
+            self.optimizer.add_param_group(
+                {"params": self.weighting.parameters(), "weight_decay": 0}
+            )
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=config.lr_step, gamma=config.lr_gamma
         )
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
         self.augment_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.history: list[dict[str, Any]] = []
+        self._meta_batches: Iterator[Batch] | None = None
         self.method.setup(self)
+
+    def _weighting(self) -> Weighting:
+        """The configured weighting of the tasks; ``fixed`` takes 1 for the primary task, the
+        method's weights for its auxiliary tasks and λ for the noise task."""
+        config = self.config
+        params = dict(config.weighting_params)
+        if config.weighting == "fixed" and "weights" not in params:
+            method_weights = self.method.loss_weights()
+            params["weights"] = [
+                1.0 if name == "primary" else method_weights.get(name, config.lam)
+                for name in self.task_names
+            ]
+        try:
+            return weighting.create(
+                config.weighting,
+                len(self.task_names),
+                primary=[0],
+                gradient=config.gradient,
+                gradient_params=config.gradient_params,
+                **params,
+            )
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"weighting {config.weighting!r}: {error}") from error
 
     def _limited(self, split):
         if self.config.train_limit is None or self.config.train_limit >= len(split):
@@ -144,32 +199,84 @@ class Trainer:
             aux = None if split.aux_labels is None else split.aux_labels[index]
             yield Batch(images, split.labels[index], aux, index)
 
+    def task_losses(
+        self,
+        batch: Batch,
+        outputs: dict[str, torch.Tensor],
+        auxiliary_losses: AuxiliaryLosses | None = None,
+    ) -> list[torch.Tensor]:
+        """Unweighted losses in the order of ``task_names``: primary, the method's auxiliary
+        losses (``auxiliary_losses(batch, outputs)``, default: the method's own; an environment
+        that chooses the auxiliary labels itself passes its own) and the noise task's."""
+        auxiliary = (auxiliary_losses or self.method.auxiliary_losses)(batch, outputs)
+        losses = [self.primary_loss(outputs["primary"], batch.labels)]
+        losses += [auxiliary[name] for name in self.method.heads()]
+        if self.noise is not None:
+            losses.append(self.noise.loss(batch, outputs, self.primary_loss))
+        return losses
+
     def loss(
         self, batch: Batch, auxiliary_losses: AuxiliaryLosses | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss = primary + Σ weight × auxiliary; also returns the heads' outputs.
-
-        ``auxiliary_losses(batch, outputs)`` gives the unweighted auxiliary losses (default: the
-        method's); an environment that chooses the auxiliary labels itself passes its own.
-        """
-        auxiliary_losses = auxiliary_losses or self.method.auxiliary_losses
+        """The weighted total loss with the current task weights, and the heads' outputs."""
         with self.autocast():
             outputs = self.model(batch.images)
-        primary = self.primary_loss(outputs["primary"], batch.labels)
-        weights = self.method.loss_weights()
-        auxiliary = auxiliary_losses(batch, outputs)
-        total = primary + sum(weights[name] * term for name, term in auxiliary.items())
-        return total, outputs
+        losses = self.task_losses(batch, outputs, auxiliary_losses)
+        return self.weighting.weighted_total(losses), outputs
 
-    def step(
-        self, batch: Batch, auxiliary_losses: AuxiliaryLosses | None = None
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One optimiser step of the main network on ``batch``; returns ``loss``'s result."""
-        total, outputs = self.loss(batch, auxiliary_losses)
+    def step(self, batch: Batch, auxiliary_losses: AuxiliaryLosses | None = None) -> StepResult:
+        """One optimiser step of the main network on ``batch``: the weighting turns the task
+        losses into gradients (looking ahead on a meta batch when it needs to)."""
+        with self.autocast():
+            outputs = self.model(batch.images)
+        losses = self.task_losses(batch, outputs, auxiliary_losses)
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        meta = self._meta_step(batch, auxiliary_losses) if self.weighting.needs_meta else None
+        total = self.weighting.backward(
+            losses, self.shared_params, task_params=self.task_params, meta=meta
+        )
         self.optimizer.step()
-        return total, outputs
+        return StepResult(total, outputs, [loss.detach() for loss in losses])
+
+    def _meta_step(self, batch: Batch, auxiliary_losses: AuxiliaryLosses | None) -> MetaStep:
+        """The functional view of this step for weightings that look ahead (Auto-λ): the network's
+        parameters, its task losses at any parameters (BatchNorm on copies of its buffers, so the
+        look-ahead never changes the running statistics), this batch, the next batch of the
+        ``meta_split`` stream, and the SGD step's settings and momentum buffers."""
+        model, group = self.model, self.optimizer.param_groups[0]
+
+        def task_losses(params: dict[str, torch.Tensor], on: Batch) -> list[torch.Tensor]:
+            buffers = {name: b.clone() for name, b in model.named_buffers()}
+            with self.autocast():
+                outputs = functional_call(model, (params, buffers), (on.images,))
+            # The caller's auxiliary labels belong to ``batch``; other batches use the method's.
+            with self.method.not_recording():
+                return self.task_losses(on, outputs, auxiliary_losses if on is batch else None)
+
+        if self._meta_batches is None:
+            self._meta_batches = self._endless_meta_batches()
+        named = dict(model.named_parameters())
+        return MetaStep(
+            params=named,
+            task_losses=task_losses,
+            batch=batch,
+            meta_batch=next(self._meta_batches),
+            lr=group["lr"],
+            momentum=group["momentum"],
+            weight_decay=group["weight_decay"],
+            momentum_buffers={
+                name: self.optimizer.state.get(p, {}).get("momentum_buffer")
+                for name, p in named.items()
+            },
+        )
+
+    def _endless_meta_batches(self) -> Iterator[Batch]:
+        """Batches of the ``meta_split`` with their own random streams."""
+        split = self.train_split if self.config.meta_split == "train" else self.val_split
+        shuffle = torch.Generator().manual_seed(self.config.seed + 6)
+        augment_with = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
+        while True:
+            yield from self.batches(split, shuffle, augment_with)
 
     def primary_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The configured loss (focal or cross-entropy) of primary logits against labels."""
@@ -179,14 +286,17 @@ class Trainer:
         """One pass over the training split; returns mean loss and accuracy."""
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
+        task_sums = torch.zeros(len(self.task_names), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         for batch in self.batches():
-            total, outputs = self.step(batch)
+            result = self.step(batch)
             self.method.after_step(batch)
-            loss_sum += total.detach() * len(batch.labels)
-            correct += (outputs["primary"].argmax(dim=1) == batch.labels).sum()
+            loss_sum += result.total * len(batch.labels)
+            task_sums += torch.stack(result.losses).float() * len(batch.labels)
+            correct += (result.outputs["primary"].argmax(dim=1) == batch.labels).sum()
         self.scheduler.step()
         n = len(self.train_split)
+        self.weighting.epoch_end((task_sums / n).tolist())
         return {"train_loss": float(loss_sum) / n, "train_acc": int(correct) / n}
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
@@ -195,6 +305,9 @@ class Trainer:
         row = dict(self.method.before_epoch(epoch))
         row.update(self.train_epoch())
         row.update(self.method.after_epoch(epoch))
+        if self.config.weighting != "fixed":
+            weights = self.weighting.weights.tolist()
+            row.update({f"weight_{name}": w for name, w in zip(self.task_names, weights)})
         return row
 
     @torch.no_grad()
@@ -250,7 +363,11 @@ class Trainer:
         if out is not None:
             atomic.save_torch(
                 out / "model.pt",
-                {"model": self.model.state_dict(), "method": self.method.state_dict()},
+                {
+                    "model": self.model.state_dict(),
+                    "method": self.method.state_dict(),
+                    "weighting": self.weighting.state_dict(),
+                },
             )
             atomic.write_json(out / "metrics.json", metrics)
         return metrics

@@ -15,7 +15,8 @@ def write_run(root, method, lam, seed, accuracy, **config_overrides):
     config = TrainConfig(dataset="synthetic", method=method, seed=seed, **config_overrides)
     if lam is not None:
         config.lam = lam
-    directory = root / method / str(lam) / str(seed)
+    weighting = config.weighting + (f"+{config.gradient}" if config.gradient else "")
+    directory = root / method / weighting / str(lam) / str(seed)
     directory.mkdir(parents=True)
     history = pd.DataFrame({"epoch": [1, 2], "val_acc": [0.5, 0.6], "test_acc": [0.5, accuracy]})
     history.to_csv(directory / "history.csv", index=False)
@@ -60,7 +61,7 @@ def test_summary_statistics_match_scipy(tmp_path):
     runs = pd.read_csv(tmp_path / "tables" / "runs.csv")
     history = pd.read_csv(tmp_path / "tables" / "history.csv")
     assert len(runs) == 6 and len(history) == 12
-    assert {"dataset", "method", "lam", "seed", "epoch", "test_acc"} <= set(history.columns)
+    assert {"dataset", "method", "weighting", "lam", "seed", "epoch"} <= set(history.columns)
     assert "| human" in (tmp_path / "tables" / "summary.md").read_text()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["synthetic"]["human@1"]["test_acc_mean"] == pytest.approx(0.85)
@@ -72,3 +73,19 @@ def test_runs_with_different_settings_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="'epochs' is 99 in .*other.* but 15 in"):
         aggregate(files, tmp_path / "tables", tmp_path / "metrics.json")
     assert not (tmp_path / "tables").exists()
+
+
+def test_weightings_are_separate_rows_and_lambda_only_applies_to_fixed(tmp_path):
+    files = write_grid(tmp_path / "runs")
+    files += [
+        write_run(tmp_path / "runs", "human", 0.5, seed, acc, weighting="dwa", gradient="pcgrad")
+        for seed, acc in enumerate([0.87, 0.88, 0.86])
+    ]
+    summary = aggregate(files, tmp_path / "tables", tmp_path / "metrics.json")
+    adaptive = summary[summary["weighting"] == "dwa+pcgrad"].iloc[0]
+    assert adaptive["method"] == "human" and pd.isna(adaptive["lam"])  # λ means nothing here
+    assert adaptive["diff_vs_single"] == pytest.approx(0.87 - 0.81)  # vs single, fixed weights
+    fixed = summary[(summary["method"] == "human") & (summary["weighting"] == "fixed")]
+    assert fixed.iloc[0]["lam"] == 1.0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["synthetic"]) == {"single", "human@1", "human+dwa+pcgrad"}

@@ -95,10 +95,7 @@ def float64_maxl(synthetic):
     trainer.method.label_net.double()
     trainer.train_split.images = trainer.train_split.images.double()
     for _, batch in zip(range(3), trainer.batches(), strict=False):
-        total, _ = trainer.loss(batch)
-        trainer.optimizer.zero_grad()
-        total.backward()
-        trainer.optimizer.step()
+        trainer.step(batch)
     batch = next(trainer.batches())
     return trainer.method, batch.images[:20], batch.labels[:20]
 

@@ -32,7 +32,13 @@ def write_tables(directory: Path, settings: dict = SETTINGS) -> Path:
     runs, history = [], []
     for (method, lam), accuracy in settings.items():
         for seed in SEEDS:
-            key = {"dataset": DATASET, "method": method, "lam": lam, "seed": seed}
+            key = {
+                "dataset": DATASET,
+                "method": method,
+                "weighting": "fixed",
+                "lam": lam,
+                "seed": seed,
+            }
             final = accuracy + 0.01 * (seed - 1)
             for epoch in range(1, EPOCHS + 1):
                 acc = final - 0.2 / epoch + 0.002 * seed * epoch
@@ -54,7 +60,7 @@ def write_tables(directory: Path, settings: dict = SETTINGS) -> Path:
                     "wall_time_s": 10.0 * (1 + (method != "single")) + seed,
                     "epochs_run": EPOCHS,
                     "device": "cpu",
-                    "run_dir": f"runs/{DATASET}/{method}/lam{lam:g}/seed{seed}",
+                    "run_dir": f"runs/{DATASET}/{method}/fixed/lam{lam:g}/seed{seed}",
                 }
             )
     runs = pd.DataFrame(runs)
@@ -69,13 +75,15 @@ def summary_frame(runs: pd.DataFrame) -> pd.DataFrame:
     """The summary table of the contract, computed independently of the aggregation code."""
     single = runs.loc[runs["method"] == "single", "test_acc_at_best_val"]
     rows = []
-    for (dataset, method, lam), group in runs.groupby(["dataset", "method", "lam"], dropna=False):
+    groups = runs.groupby(["dataset", "method", "weighting", "lam"], dropna=False)
+    for (dataset, method, weighting, lam), group in groups:
         acc, last = group["test_acc_at_best_val"], group["test_acc_last15_mean"]
         is_single = method == "single"
         rows.append(
             {
                 "dataset": dataset,
                 "method": method,
+                "weighting": weighting,
                 "lam": lam,
                 "n_seeds": len(group),
                 "test_acc_mean": acc.mean(),
@@ -112,6 +120,7 @@ def test_run_label():
     assert run_label("single", math.nan) == "single"
     assert run_label("human", 0.5) == "human λ=0.5"
     assert run_label("human", 2.0) == "human λ=2"
+    assert run_label("human", math.nan, "dwa+pcgrad") == "human [dwa+pcgrad]"
 
 
 def test_figures_are_valid_pngs_and_close_nothing_open(built):
@@ -149,7 +158,7 @@ def test_report_is_self_contained(built):
     assert page.count("data:image/png;base64,") == len(built["figures"])
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.IGNORECASE)
     assert "<script" not in page and "<link" not in page and "url(" not in page
-    assert "<details" in page and "runs/toy-set/human/lam0.5/seed2" in page
+    assert "<details" in page and "runs/toy-set/human/fixed/lam0.5/seed2" in page
 
 
 def test_report_formats_escapes_and_captions(built):

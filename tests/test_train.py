@@ -59,8 +59,7 @@ def test_human_adds_an_auxiliary_head_sized_by_the_human_labels(synthetic):
     assert trainer.model.heads["aux"][-1].out_features == synthetic.num_aux_classes
     batch = next(trainer.batches())
     total, _ = trainer.loss(batch)
-    trainer.config.lam = 0.0
-    primary_only, _ = trainer.loss(batch)
+    primary_only, _ = Trainer(config(method="human", epochs=1, lam=0.0), synthetic).loss(batch)
     assert total > primary_only
 
 

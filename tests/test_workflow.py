@@ -122,7 +122,8 @@ def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
     run(["git", "init", "-q"], cwd=project)
     run([BIN / "dvc", "init", "-q"], cwd=project)
     run([BIN / "dvc", "repro"], cwd=project)
-    model = project / "results" / "runs" / "synthetic" / "single" / "lam-" / "seed0" / "model.pt"
+    model = project / "results" / "runs" / "synthetic" / "single" / "fixed" / "lam-" / "seed0"
+    model = model / "model.pt"
     assert model.is_file() and (project / "results" / "metrics.json").is_file()
 
     second = run([BIN / "dvc", "repro"], cwd=project)

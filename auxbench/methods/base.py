@@ -18,6 +18,8 @@ evaluation, logging and checkpoints. To add a method:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,6 +53,17 @@ class Method:
     def __init__(self, config: TrainConfig, dataset: Dataset):
         self.config = config
         self.dataset = dataset
+        self.recording = True
+
+    @contextmanager
+    def not_recording(self) -> Iterator[None]:
+        """Within this block ``recording`` is False: losses computed only to look ahead (e.g. by
+        Auto-λ) must not enter a method's per-epoch logs."""
+        self.recording = False
+        try:
+            yield
+        finally:
+            self.recording = True
 
     def heads(self) -> dict[str, int]:
         """Extra heads (name → number of outputs) the main network needs besides ``primary``."""

@@ -246,7 +246,8 @@ class MaxlMethod(Method):
     def auxiliary_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]):
         with torch.no_grad():
             generated = self.generate(batch.images, batch.labels)
-            self._record(generated)
+            if self.recording:
+                self._record(generated)
         return {"aux": self.aux_loss(outputs["aux"], generated)}
 
     # --- the generator ---------------------------------------------------------------------------

@@ -165,7 +165,8 @@ class RlAuxMethod(Method):
 
     def auxiliary_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]):
         targets, weights = self.label(batch.images, batch.labels)
-        self.main_stats.record_labels(targets, weights)
+        if self.recording:
+            self.main_stats.record_labels(targets, weights)
         gamma = self.config.focal_gamma
         return {"aux": weighted_focal_loss(outputs["aux"], targets, weights, gamma)}
 

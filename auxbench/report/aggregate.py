@@ -1,7 +1,8 @@
 """Aggregation of finished runs into tidy tables, a summary with statistics, and a DVC metrics file.
 
 Runs are only comparable when their configs agree on everything but the fanned-out keys
-(dataset, method, λ, seed); anything else is refused with a message naming the key and the runs.
+(dataset, method, weighting, λ, seed); anything else is refused with a message naming the key and
+the runs.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from scipy import stats
 
 from auxbench import io as atomic
 from auxbench.config import ConfigError
-from auxbench.grid import FANNED_OUT
-from auxbench.methods import METHODS
+from auxbench.grid import FANNED_OUT, FIXED, method_spec, uses_lambda, weighting_spec
 from auxbench.report.stats import confidence_halfwidth
 
 RUN_COLUMNS = (
@@ -31,8 +31,9 @@ RUN_COLUMNS = (
     "epochs_run",
     "device",
 )
-# Settings that may differ between runs of one comparison: the fanned-out keys, and where data lies.
-MAY_DIFFER = (*FANNED_OUT, "data_root")
+# Settings that may differ between runs of one comparison: the fanned-out keys (the noise task is
+# part of the method's name, the gradient method part of the weighting's), and where data lies.
+MAY_DIFFER = (*FANNED_OUT, "noise_task", "gradient", "data_root")
 BASELINE = "single"
 
 
@@ -44,10 +45,12 @@ def read_runs(metrics_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         config = metrics["config"]
         reference = reference or (path, config)
         _check_comparable(reference, (path, config))
-        lam = config["lam"] if METHODS[config["method"]].uses_lambda else math.nan
+        method, weighting = method_spec(config), weighting_spec(config)
+        lam = config["lam"] if uses_lambda(method, weighting) else math.nan
         keys = {
             "dataset": config["dataset"],
-            "method": config["method"],
+            "method": method,
+            "weighting": weighting,
             "lam": lam,
             "seed": config["seed"],
         }
@@ -72,17 +75,24 @@ def _check_comparable(reference: tuple[Path, dict], other: tuple[Path, dict]) ->
 
 
 def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset × method × λ: mean, std, 95% CI, seeds, difference and Welch p vs single."""
+    """One row per dataset × method × weighting × λ: mean, std, 95% CI, seeds, and the difference
+    and Welch p-value against ``single`` with fixed weights."""
     rows = []
-    for (dataset, method, lam), group in runs.groupby(["dataset", "method", "lam"], dropna=False):
+    groups = runs.groupby(["dataset", "method", "weighting", "lam"], dropna=False)
+    for (dataset, method, weighting, lam), group in groups:
         accuracy, last15 = group["test_acc_at_best_val"], group["test_acc_last15_mean"]
-        baseline = runs[(runs["dataset"] == dataset) & (runs["method"] == BASELINE)]
+        baseline = runs[
+            (runs["dataset"] == dataset)
+            & (runs["method"] == BASELINE)
+            & (runs["weighting"] == FIXED)
+        ]
         baseline_acc = baseline["test_acc_at_best_val"]
-        is_baseline = method == BASELINE
+        is_baseline = method == BASELINE and weighting == FIXED
         rows.append(
             {
                 "dataset": dataset,
                 "method": method,
+                "weighting": weighting,
                 "lam": lam,
                 "n_seeds": len(group),
                 "test_acc_mean": accuracy.mean(),
@@ -108,10 +118,12 @@ def _welch_p(values: pd.Series, baseline: pd.Series) -> float:
 
 
 def dvc_metrics(summary: pd.DataFrame) -> dict[str, Any]:
-    """Nested ``{dataset: {method[@λ]: {test_acc_mean, test_acc_ci95, last15_mean}}}`` for DVC."""
+    """Nested ``{dataset: {method[+weighting][@λ]: {test_acc_mean, test_acc_ci95, last15_mean}}}``
+    for DVC (``+weighting`` unless fixed)."""
     metrics: dict[str, Any] = {}
     for row in summary.itertuples():
-        label = row.method if pd.isna(row.lam) else f"{row.method}@{row.lam:g}"
+        label = row.method if row.weighting == FIXED else f"{row.method}+{row.weighting}"
+        label = label if pd.isna(row.lam) else f"{label}@{row.lam:g}"
         metrics.setdefault(row.dataset, {})[label] = {
             key: None if pd.isna(value) else round(float(value), 6)
             for key, value in (

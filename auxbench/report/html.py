@@ -29,7 +29,7 @@ INTEGER_COLUMNS = {"seed", "n_seeds", "best_epoch", "epochs_run", "epoch"}
 DEFAULT_CAPTIONS = {
     "workflow": "Results of the auxbench benchmark: every method trained on the same splits "
     "with several seeds. Test accuracy is read at the epoch with the best validation accuracy.",
-    "summary": "One row per dataset, method and λ: mean, standard deviation and 95% t-CI "
+    "summary": "One row per dataset, method, weighting and λ: mean, standard deviation and 95% t-CI "
     "half-width over seeds; diff_vs_single and p_welch compare with the single-task baseline.",
     "curves": "Validation and test accuracy per epoch; line: mean over seeds, band: 95% t-CI.",
     "accuracy": "Test accuracy at the best validation epoch; bar: mean over seeds, whiskers: "
@@ -100,8 +100,9 @@ def write_report(
 
     datasets = ", ".join(sorted(runs["dataset"].unique()))
     methods = ", ".join(sorted(runs["method"].unique()))
+    weightings = ", ".join(sorted(runs["weighting"].unique()))
     facts = (
-        f"{len(runs)} runs; datasets: {datasets}; methods: {methods}; "
+        f"{len(runs)} runs; datasets: {datasets}; methods: {methods}; weightings: {weightings}; "
         f"seeds per setting: {_seed_range(summary)}."
     )
     config_text = yaml.safe_dump(

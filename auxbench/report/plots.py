@@ -7,6 +7,7 @@ pyplot state or GUI backend is touched and nothing stays open after a figure is 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from auxbench.grid import FIXED
 from auxbench.report.stats import confidence_halfwidth
 
 DPI = 110
@@ -26,24 +28,30 @@ COMMON_COLUMNS = {"dataset", "method", "lam", "seed", "label", "epoch", "lr", "e
 COMMON_PREFIXES = ("train_", "val_", "test_")
 
 
-def run_label(method: str, lam: float) -> str:
-    """A run's label in plots: ``method`` when λ means nothing, else ``"method λ=<lam>"``."""
-    return method if pd.isna(lam) else f"{method} λ={lam:g}"
+def run_label(method: str, lam: float, weighting: str = FIXED) -> str:
+    """A run's label in plots: the method, ``[weighting]`` unless fixed, and ``λ=<lam>`` where λ
+    applies (e.g. ``human λ=0.5``, ``human [dwa+pcgrad]``)."""
+    label = method if weighting == FIXED else f"{method} [{weighting}]"
+    return label if pd.isna(lam) else f"{label} λ={lam:g}"
 
 
 def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with a ``label`` column from its ``method`` and ``lam`` columns."""
-    labels = [run_label(m, lam) for m, lam in zip(frame["method"], frame["lam"], strict=True)]
-    return frame.assign(label=labels)
+    """``frame`` with a ``label`` column from its ``method``, ``weighting`` and ``lam`` columns."""
+    keys = zip(frame["method"], frame["lam"], frame["weighting"], strict=True)
+    return frame.assign(label=[run_label(*key) for key in keys])
 
 
 def label_order(frame: pd.DataFrame) -> list[str]:
-    """Labels of ``frame`` in plotting order: ``single`` first, then by method and ascending λ."""
-    keys = frame[["method", "lam"]].drop_duplicates()
-    keys = keys.assign(rank=keys["method"].ne(SINGLE)).sort_values(
-        ["rank", "method", "lam"], na_position="first"
-    )
-    return [run_label(m, lam) for m, lam in zip(keys["method"], keys["lam"], strict=True)]
+    """Labels of ``frame`` in plotting order: ``single`` first, then by method, fixed weights
+    before the others, and ascending λ."""
+    keys = frame[["method", "weighting", "lam"]].drop_duplicates()
+    keys = keys.assign(
+        not_single=keys["method"].ne(SINGLE), not_fixed=keys["weighting"].ne(FIXED)
+    ).sort_values(["not_single", "method", "not_fixed", "weighting", "lam"], na_position="first")
+    return [
+        run_label(m, lam, w)
+        for m, w, lam in keys[["method", "weighting", "lam"]].itertuples(index=False)
+    ]
 
 
 def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
@@ -166,17 +174,17 @@ def _accuracy(runs, summary: pd.DataFrame, order, palette) -> Figure:
 
 
 def _lambda(summary: pd.DataFrame) -> Figure | None:
-    """Test accuracy against λ (log-2 axis) per λ method, with ``single``'s mean as reference.
+    """Test accuracy against λ (log-2 axis) per method and weighting where λ applies, with
+    ``single``'s mean as reference.
 
     λ ≤ 0 has no place on a log axis and is left out.
     """
-    swept = summary[summary["lam"].gt(0)].sort_values(["method", "lam"])
+    swept = summary[summary["lam"].gt(0)].sort_values(["method", "weighting", "lam"])
     if swept.empty:
         return None
     fig, (ax,) = _figure(7, 4.5)
-    methods = list(swept["method"].unique())
-    for method, colour in zip(methods, _colours(len(methods)), strict=True):
-        rows = swept[swept["method"] == method]
+    series = list(swept.groupby(["method", "weighting"], sort=False))
+    for ((method, weighting), rows), colour in zip(series, _colours(len(series)), strict=True):
         ax.errorbar(
             rows["lam"],
             rows["test_acc_mean"],
@@ -184,9 +192,10 @@ def _lambda(summary: pd.DataFrame) -> Figure | None:
             marker="o",
             capsize=4,
             color=colour,
-            label=method,
+            label=run_label(method, math.nan, weighting),
         )
-    single = summary.loc[summary["method"] == SINGLE, "test_acc_mean"]
+    is_single = summary["method"].eq(SINGLE) & summary["weighting"].eq(FIXED)
+    single = summary.loc[is_single, "test_acc_mean"]
     if not single.empty:
         ax.axhline(single.iloc[0], color="0.3", linestyle="--", label=f"{SINGLE} (mean)")
     ax.set_xscale("log", base=2)

@@ -141,21 +141,23 @@ class AuxLabelEnv(gym.Env):
     # --- the canonical main network ------------------------------------------------------------
 
     def save_canonical(self) -> None:
-        """Remember the main network and its optimiser as they are now (copies)."""
-        model, optimizer = self.trainer.model, self.trainer.optimizer
+        """Remember the main network, its optimiser and the task weighting as they are now."""
+        trainer = self.trainer
         self._canonical = (
-            {key: value.detach().clone() for key, value in model.state_dict().items()},
-            copy.deepcopy(optimizer.state_dict()),
+            {key: value.detach().clone() for key, value in trainer.model.state_dict().items()},
+            copy.deepcopy(trainer.optimizer.state_dict()),
+            copy.deepcopy(trainer.weighting.state_dict()),
         )
 
     def restore_canonical(self) -> None:
-        """Put the saved main network and optimiser state back, bit for bit."""
+        """Put the saved main network, optimiser and task-weighting state back, bit for bit."""
         if self._canonical is None:
             return
-        model_state, optimizer_state = self._canonical
+        model_state, optimizer_state, weighting_state = self._canonical
         self.trainer.model.load_state_dict(model_state)
-        # A copy: the optimiser would otherwise update the saved momentum buffers in place.
+        # Copies: the optimiser and the weighting would otherwise update the saved state in place.
         self.trainer.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
+        self.trainer.weighting.load_state_dict(copy.deepcopy(weighting_state))
 
     # --- gymnasium interface -------------------------------------------------------------------
 

@@ -1,6 +1,15 @@
 """Task weighting and gradient methods on any list of scalar losses (see ``base`` for the API)."""
 
-from auxbench.weighting import fixed  # noqa: F401  (registers the methods)
+from auxbench.weighting import (  # noqa: F401  (registers the methods)
+    autolambda,
+    dwa,
+    fixed,
+    gcs,
+    gradients,
+    gradnorm,
+    olaux,
+    uncertainty,
+)
 from auxbench.weighting.base import (
     GRADIENTS,
     WEIGHTINGS,

@@ -41,7 +41,9 @@ class MetaStep:
     """A functional view of one training step, for methods that look ahead (Auto-λ).
 
     ``task_losses(params, batch)`` evaluates every task's loss with the network at ``params``
-    (e.g. through ``torch.func.functional_call``); ``params`` are the network's current named
+    (e.g. through ``torch.func.functional_call``) and must have no side effects (BatchNorm on
+    copies of the running statistics, no logging), since a method may call it several times per
+    step; ``params`` are the network's current named
     parameters; ``batch`` is the step's batch and ``meta_batch`` a second one (the next training
     batch or a held-out batch). ``lr``, ``momentum``, ``weight_decay`` and ``momentum_buffers``
     (by parameter name, None where the optimiser has none yet) describe the optimiser's SGD step.
@@ -148,6 +150,8 @@ class Weighting:
         if self.needs_meta and meta is None:
             raise ValueError(f"{self.name} needs meta=MetaStep(...) (see auxbench.weighting)")
         shared = [p for p in shared_params if p.requires_grad]
+        if not shared:
+            raise ValueError(f"{self.name}: no trainable shared parameters were given")
         self.update(losses, shared, meta)
         return self.weighted_backward(losses, shared, task_params)
 
@@ -183,7 +187,7 @@ class Weighting:
         weighted = [weights[i].to(loss.device) * loss for i, loss in enumerate(losses)]
         combined = self.gradient.combine(task_gradients(weighted, shared))
         if task_params is not None:
-            others = [p for p in task_params if p.requires_grad]
+            others = [p for p in (*task_params, *self.parameters()) if p.requires_grad]
             if others:
                 torch.autograd.backward(total, inputs=others)
         else:  # backward into everything, then put back the shared parameters' own gradients
@@ -199,7 +203,7 @@ class Weighting:
 
     def logs(self) -> dict[str, float]:
         """Values to log per epoch: the weight of every task (``weight_<i>``)."""
-        return {f"weight_{i}": float(w) for i, w in enumerate(self.weights)}
+        return {f"weight_{i}": float(w) for i, w in enumerate(self.weights.detach())}
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue: the weights, any learnable state, the gradient method."""

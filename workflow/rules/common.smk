@@ -1,9 +1,25 @@
 import json
 import shlex
 
-from auxbench.grid import NO_LAMBDA, grid_points, run_directory
+from auxbench.grid import (
+    NO_LAMBDA,
+    grid_points,
+    run_directory,
+    split_method,
+    split_weighting,
+)
 
 RESULTS = config["results"]
+
+
+wildcard_constraints:
+    dataset="[^/]+",
+    method="[^/]+",
+    weighting="[^/]+",
+    lam="[^/]+",
+    seed="[0-9]+",
+
+
 PREPARED = config["prepared"]
 RUN_DIRECTORIES = [run_directory(RESULTS, point) for point in grid_points(config)]
 
@@ -22,6 +38,18 @@ def train_settings(wildcards):
 def lambda_flag(wildcards):
     """``--lam λ`` for methods that use λ; nothing for the others."""
     return "" if wildcards.lam == NO_LAMBDA else f"--lam {wildcards.lam}"
+
+
+def method_flags(wildcards):
+    """``--method NAME``, and ``--set noise_task=true`` for ``NAME+noise``."""
+    name, noise = split_method(wildcards.method)
+    return f"--method {name}" + (" --set noise_task=true" if noise else "")
+
+
+def weighting_flags(wildcards):
+    """``--weighting NAME`` and, for ``NAME+GRADIENT``, ``--gradient GRADIENT``."""
+    name, gradient = split_weighting(wildcards.weighting)
+    return f"--weighting {name}" + (f" --gradient {gradient}" if gradient else "")
 
 
 def data_flags(wildcards):

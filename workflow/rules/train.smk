@@ -2,11 +2,11 @@ rule train:
     input:
         manifest=f"{PREPARED}/{{dataset}}.json",
     output:
-        metrics=f"{RESULTS}/runs/{{dataset}}/{{method}}/lam{{lam}}/seed{{seed}}/metrics.json",
-        history=f"{RESULTS}/runs/{{dataset}}/{{method}}/lam{{lam}}/seed{{seed}}/history.csv",
-        model=f"{RESULTS}/runs/{{dataset}}/{{method}}/lam{{lam}}/seed{{seed}}/model.pt",
+        metrics=f"{RESULTS}/runs/{{dataset}}/{{method}}/{{weighting}}/lam{{lam}}/seed{{seed}}/metrics.json",
+        history=f"{RESULTS}/runs/{{dataset}}/{{method}}/{{weighting}}/lam{{lam}}/seed{{seed}}/history.csv",
+        model=f"{RESULTS}/runs/{{dataset}}/{{method}}/{{weighting}}/lam{{lam}}/seed{{seed}}/model.pt",
     log:
-        f"{RESULTS}/logs/train/{{dataset}}/{{method}}/lam{{lam}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/train/{{dataset}}/{{method}}/{{weighting}}/lam{{lam}}/seed{{seed}}.log",
     conda:
         "../envs/auxbench.yaml"
     threads: config["train_threads"]
@@ -15,9 +15,12 @@ rule train:
         runtime=config["resources"]["runtime"],
         mem_mb=config["resources"]["mem_mb"],
     params:
+        method=method_flags,
         lam=lambda_flag,
+        weighting=weighting_flags,
         settings=train_settings,
     shell:
         "OMP_NUM_THREADS={threads} auxbench train --dataset {wildcards.dataset}"
-        " --method {wildcards.method} {params.lam} --seed {wildcards.seed} {params.settings}"
+        " {params.method} {params.weighting} {params.lam} --seed {wildcards.seed}"
+        " {params.settings}"
         " --out $(dirname {output.metrics}) > {log} 2>&1"

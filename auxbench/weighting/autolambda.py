@@ -1,0 +1,180 @@
+"""Auto-λ (Liu, James, Davison & Johns, 2022, "Auto-λ: Disentangling Dynamic Task
+Relationships"): task weights λ meta-learned so that one look-ahead step lowers the primary loss.
+
+Bi-level problem (§4, Eq. 3): min_λ Σ_{i∈P} Lᵢ(θ*(λ), meta batch) with θ* trained on Σᵢ λᵢ Lᵢ.
+Each step, before the network's own update (Eqs. 4–6):
+
+1. virtual step with the caller's SGD settings (``MetaStep.lr``, ``momentum``, ``weight_decay``,
+   ``momentum_buffers``; a missing buffer means no momentum term, as on SGD's first step)::
+
+       θ' = θ − lr · (momentum · buf + ∇θ Σᵢ λᵢ Lᵢ(θ, batch) + wd · θ)
+
+2. meta loss Σ_{i∈P} Lᵢ(θ', meta batch), unweighted (weighting it would make λ = 0 trivial, §4);
+3. hypergradient by central finite difference (Eq. 7): with d = ∇θ' meta loss and
+   ε = ``fd_scale`` / ‖d‖, ::
+
+       ∂ meta loss / ∂λᵢ = −lr ∇θ Lᵢ(θ, batch) · d
+                         ≈ −lr (Lᵢ(θ + εd, batch) − Lᵢ(θ − εd, batch)) / 2ε
+
+   (λ enters θ' only through the gradient term, so momentum and weight decay change d but not
+   this formula);
+4. one Adam step on λ (lr ``lr``), then the usual backward of Σᵢ λᵢ Lᵢ with the new λ.
+
+Paper choices: every task's weight starts at 0.1 (``init``, §5) and every task's weight is
+learned, primary ones included: Eq. 3 optimises all of λ₁..λ_K, and in the auxiliary-learning
+setting the primary tasks' weights move too (Table 4, Auto-λ [3 Tasks]: 1.11, 1.06, 1.26 from
+0.1). The weights are "unbounded" (§2; bounded weights are listed as future work in §8), so
+nothing keeps them non-negative. Eq. 5 is written as a plain gradient step and the paper does not
+name the optimiser of λ; Adam is this project's choice, with the paper's default rate 1e-4
+(NYUv2; 3e-5 for CityScapes and RLBench, 3e-4 for CIFAR-100, Appendix A). Momentum dampening and
+Nesterov are not modelled (``MetaStep`` does not carry them). With a gradient method
+(``gradient=``) only the real step's shared gradient is combined by it; the virtual step keeps the
+plain gradient of Σᵢ λᵢ Lᵢ of Eq. 4.
+
+Meta batch: the paper's default ("swapping training data", §4) evaluates the meta loss on a
+different batch of the training set, e.g. the next training batch; a held-out batch is the
+validation formulation of Eq. 3, which the paper found to learn similar weights. Which one is the
+caller's choice through ``MetaStep.meta_batch``; passing the step's own batch is the slightly worse
+"No swapping" ablation of Table 4.
+
+Extra cost per step: a forward and backward of all tasks at θ on the batch, a forward and backward
+of the primary tasks at θ' on the meta batch, and two forwards at θ ± εd, all through
+``MetaStep.task_losses``, which must therefore have no side effects (e.g. copy BatchNorm buffers).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from auxbench.weighting.base import (
+    GradientMethod,
+    MetaStep,
+    Params,
+    Weighting,
+    flatten,
+    register,
+)
+
+
+@register
+class AutoLambda(Weighting):
+    """Auto-λ: every task weight is updated each step by Adam on a finite-difference look-ahead
+    hypergradient of the primary loss (see the module doc)."""
+
+    name = "autolambda"
+    description = "Auto-λ: task weights meta-learned on the primary loss after a look-ahead step"
+    needs_meta = True
+
+    def __init__(
+        self,
+        n_tasks: int,
+        primary: Sequence[int] = (0,),
+        gradient: GradientMethod | None = None,
+        init: float = 0.1,
+        lr: float = 1e-4,
+        fd_scale: float = 0.01,
+    ):
+        if not (math.isfinite(init) and init >= 0):
+            raise ValueError(f"autolambda: init must be a finite number >= 0, got {init}")
+        if not lr > 0:
+            raise ValueError(f"autolambda: lr must be > 0, got {lr}")
+        if not fd_scale > 0:
+            raise ValueError(f"autolambda: fd_scale must be > 0, got {fd_scale}")
+        self.init, self.lr, self.fd_scale = float(init), float(lr), float(fd_scale)
+        super().__init__(n_tasks, primary, gradient)
+        self.optimizer = torch.optim.Adam([self.weights], lr=self.lr)
+        self.meta_loss = math.nan
+
+    def initial_weights(self) -> torch.Tensor:
+        return torch.full((self.n_tasks,), self.init)
+
+    def update(
+        self,
+        losses: Sequence[torch.Tensor],
+        shared_params: Sequence[torch.Tensor],
+        meta: MetaStep | None,
+    ) -> None:
+        """One Adam step on λ along ``hypergradient(meta)``."""
+        self.weights.grad = self.hypergradient(meta).to(self.weights)
+        self.optimizer.step()
+        self.weights.grad = None
+
+    def hypergradient(self, meta: MetaStep) -> torch.Tensor:
+        """∂/∂λ of the primary meta loss after the virtual step, by central finite difference
+        (one value per task, on the parameters' device and dtype); records ``meta_loss``."""
+        trainable = _trainable(meta)
+        ahead = self.virtual_step(meta)
+        for name in trainable:
+            ahead[name].requires_grad_()
+        meta_loss = sum(self._task_losses(meta, ahead, meta.meta_batch)[i] for i in self.primary)
+        direction = torch.autograd.grad(
+            meta_loss, [ahead[name] for name in trainable], materialize_grads=True
+        )
+        norm = torch.linalg.vector_norm(flatten(direction))
+        eps = self.fd_scale / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        theta = {name: p.detach() for name, p in meta.params.items()}
+
+        def losses_at(scale: torch.Tensor) -> torch.Tensor:
+            moved = dict(theta)
+            for name, step in zip(trainable, direction, strict=True):
+                moved[name] = theta[name] + scale * step
+            return torch.stack(self._task_losses(meta, moved, meta.batch))
+
+        with torch.no_grad():
+            difference = losses_at(eps) - losses_at(-eps)
+        self.meta_loss = float(meta_loss.detach())
+        return -meta.lr * difference / (2 * eps)
+
+    def virtual_step(self, meta: MetaStep) -> Params:
+        """θ' = θ − lr (momentum · buf + ∇θ Σᵢ λᵢ Lᵢ(θ, batch) + wd · θ), detached; parameters
+        that do not require gradients stay where they are."""
+        trainable = _trainable(meta)
+        params = {name: p.detach() for name, p in meta.params.items()}
+        for name in trainable:
+            params[name].requires_grad_()
+        total = self.weighted_total(self._task_losses(meta, params, meta.batch))
+        grads = torch.autograd.grad(
+            total, [params[name] for name in trainable], materialize_grads=True
+        )
+        buffers = meta.momentum_buffers or {}
+        ahead = {name: p.detach() for name, p in params.items()}
+        for name, grad in zip(trainable, grads, strict=True):
+            step = grad + meta.weight_decay * ahead[name]
+            if buffers.get(name) is not None:
+                step = step + meta.momentum * buffers[name]
+            ahead[name] = ahead[name] - meta.lr * step
+        return ahead
+
+    def _task_losses(self, meta: MetaStep, params: Params, batch: Any) -> list[torch.Tensor]:
+        losses = list(meta.task_losses(params, batch))
+        if len(losses) != self.n_tasks:
+            raise ValueError(
+                f"autolambda: meta.task_losses gave {len(losses)} losses for {self.n_tasks} tasks"
+            )
+        return losses
+
+    def logs(self) -> dict[str, float]:
+        """The weights and the last primary meta loss (after the virtual step)."""
+        return {**super().logs(), "meta_loss": self.meta_loss}
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["optimizer"] = copy.deepcopy(self.optimizer.state_dict())
+        state["meta_loss"] = self.meta_loss
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.optimizer = torch.optim.Adam([self.weights], lr=self.lr)
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        self.meta_loss = float(state["meta_loss"])
+
+
+def _trainable(meta: MetaStep) -> list[str]:
+    """Names of the parameters the optimiser moves (those that require gradients)."""
+    return [name for name, p in meta.params.items() if p.requires_grad]
