@@ -11,8 +11,9 @@ from typing import Any
 import torch
 import yaml
 
-from auxbench.config import ConfigError, TrainConfig, make_config
+from auxbench.config import CONFIG_KEYS, ConfigError, TrainConfig, make_config
 from auxbench.data import augment, load
+from auxbench.grid import split_method
 from auxbench.losses import classification_loss
 from auxbench.train import Trainer
 
@@ -96,16 +97,20 @@ def trainer_throughput(
 
 
 def method_variant(spec: str) -> tuple[str, dict[str, Any]]:
-    """``NAME[/KEY=VALUE...]`` → the method name and its ``method_params`` (values read as YAML),
-    e.g. ``rl-aux/mode=per-example``."""
-    name, *pairs = spec.split("/")
-    params = {}
+    """``METHOD[/KEY=VALUE...]`` → the plain method name and the ``TrainConfig`` values of the
+    variant (values read as YAML). METHOD may be ``NAME+noise`` (the noise task added); a KEY that
+    is a ``TrainConfig`` field sets it (``human+noise/weighting=dwa``), any other goes to
+    ``method_params`` (``rl-aux/mode=per-example``)."""
+    method, *pairs = spec.split("/")
+    name, noise = split_method(method)
+    values: dict[str, Any] = {"method": name, "noise_task": noise, "method_params": {}}
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key:
             raise ConfigError(f"method variant {spec!r}: expected NAME/KEY=VALUE, got {pair!r}")
-        params[key] = yaml.safe_load(value)
-    return name, params
+        target = values if key in CONFIG_KEYS else values["method_params"]
+        target[key] = yaml.safe_load(value)
+    return method, values
 
 
 def method_costs(
@@ -118,9 +123,10 @@ def method_costs(
 ) -> str:
     """Median wall time of one epoch per method, and its ratio to ``single``, side by side.
 
-    ``methods`` are registered method names or variants ``NAME/KEY=VALUE...`` with their own
-    ``method_params`` (``single`` is always measured, as the reference); a variant is also
-    compared with its plain method when that is measured. An epoch is ``Trainer.run_epoch``: the
+    ``methods`` are registered method names or variants ``METHOD/KEY=VALUE...`` (see
+    ``method_variant``; ``single`` is always measured, as the reference); a variant is also
+    compared with its plain method (e.g. ``human+noise/weighting=dwa`` with ``human+noise``, fixed
+    weights) when that is measured. An epoch is ``Trainer.run_epoch``: the
     method's ``before_epoch`` (e.g. RL-AUX's Train-Agent epoch), ``steps`` batches of the same
     seeded training subset, then its ``after_epoch`` (e.g. MAXL's generator pass). After one
     warm-up epoch each, the methods take turns for ``repeats`` rounds.
@@ -131,8 +137,7 @@ def method_costs(
     data = load(dataset, root=base.data_root, val_fraction=base.val_fraction, seed=base.seed)
     trainers = {}
     for spec in specs:
-        name, params = method_variant(spec)
-        config = make_config({**base.to_dict(), "method": name, "method_params": params}, spec)
+        config = make_config({**base.to_dict(), **method_variant(spec)[1]}, spec)
         trainers[spec] = Trainer(config, data)
     epochs = dict.fromkeys(specs, 0)
 

@@ -101,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     datasets.add_argument("--fetch", metavar="NAME", help="set up a dataset (fashion-mnist)")
     datasets.set_defaults(run=_datasets)
 
-    methods = commands.add_parser("methods", help="list the registered methods")
+    methods = commands.add_parser(
+        "methods", help="list the registered methods, weightings and gradient methods"
+    )
     methods.set_defaults(run=_methods)
 
     bench = commands.add_parser("bench", help="trainer throughput vs a bare PyTorch loop")
@@ -201,9 +203,17 @@ def _datasets(args: argparse.Namespace) -> int:
 
 def _methods(args: argparse.Namespace) -> int:
     from auxbench.methods import METHODS
+    from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
-    for name, cls in METHODS.items():
-        print(f"{name:12s} {cls.description}{'  [uses λ]' if cls.uses_lambda else ''}")
+    print("methods (auxiliary tasks; NAME+noise adds the noise-prediction task):")
+    for name, cls in sorted(METHODS.items()):
+        print(f"  {name:12s} {cls.description}{'  [uses λ]' if cls.uses_lambda else ''}")
+    print("weightings (fixed uses λ):")
+    for name, cls in sorted(WEIGHTINGS.items()):
+        print(f"  {name:12s} {cls.description}")
+    print("gradient methods (combine with any weighting as WEIGHTING+GRADIENT):")
+    for name, cls in sorted(GRADIENTS.items()):
+        print(f"  {name:12s} {cls.description}")
     return 0
 
 

@@ -11,7 +11,7 @@ from auxbench.report.stats import confidence_halfwidth
 ACCURACY = {("single", None): [0.80, 0.82, 0.81], ("human", 1.0): [0.85, 0.86, 0.84]}
 
 
-def write_run(root, method, lam, seed, accuracy, **config_overrides):
+def write_run(root, method, lam, seed, accuracy, learned=None, **config_overrides):
     config = TrainConfig(dataset="synthetic", method=method, seed=seed, **config_overrides)
     if lam is not None:
         config.lam = lam
@@ -19,6 +19,8 @@ def write_run(root, method, lam, seed, accuracy, **config_overrides):
     directory = root / method / weighting / str(lam) / str(seed)
     directory.mkdir(parents=True)
     history = pd.DataFrame({"epoch": [1, 2], "val_acc": [0.5, 0.6], "test_acc": [0.5, accuracy]})
+    if learned is not None:
+        history["weight_noise"] = [1.0, learned]
     history.to_csv(directory / "history.csv", index=False)
     metrics = {
         "test_acc_at_best_val": accuracy,
@@ -78,13 +80,23 @@ def test_runs_with_different_settings_are_refused(tmp_path):
 def test_weightings_are_separate_rows_and_lambda_only_applies_to_fixed(tmp_path):
     files = write_grid(tmp_path / "runs")
     files += [
-        write_run(tmp_path / "runs", "human", 0.5, seed, acc, weighting="dwa", gradient="pcgrad")
+        write_run(
+            tmp_path / "runs",
+            "human",
+            0.5,
+            seed,
+            acc,
+            0.1 * seed,
+            weighting="dwa",
+            gradient="pcgrad",
+        )
         for seed, acc in enumerate([0.87, 0.88, 0.86])
     ]
     summary = aggregate(files, tmp_path / "tables", tmp_path / "metrics.json")
     adaptive = summary[summary["weighting"] == "dwa+pcgrad"].iloc[0]
     assert adaptive["method"] == "human" and pd.isna(adaptive["lam"])  # λ means nothing here
     assert adaptive["diff_vs_single"] == pytest.approx(0.87 - 0.81)  # vs single, fixed weights
+    assert adaptive["final_weight_noise_mean"] == pytest.approx(0.1)  # last epoch, seeds 0-2
     fixed = summary[(summary["method"] == "human") & (summary["weighting"] == "fixed")]
     assert fixed.iloc[0]["lam"] == 1.0
     metrics = json.loads((tmp_path / "metrics.json").read_text())

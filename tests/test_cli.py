@@ -82,3 +82,4 @@ def test_datasets_and_methods_listings(tmp_path):
         assert name in listing.stdout
     methods = run("methods")
     assert "single" in methods.stdout and "human" in methods.stdout
+    assert "autolambda" in methods.stdout and "pcgrad" in methods.stdout

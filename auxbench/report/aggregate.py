@@ -35,6 +35,7 @@ RUN_COLUMNS = (
 # part of the method's name, the gradient method part of the weighting's), and where data lies.
 MAY_DIFFER = (*FANNED_OUT, "noise_task", "gradient", "data_root")
 BASELINE = "single"
+LEARNED_WEIGHT_PREFIX = "weight_"  # per-epoch task weights an adaptive weighting logs
 
 
 def read_runs(metrics_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -54,8 +55,20 @@ def read_runs(metrics_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "lam": lam,
             "seed": config["seed"],
         }
-        runs.append({**keys, **{c: metrics[c] for c in RUN_COLUMNS}, "run_dir": str(path.parent)})
         history = pd.read_csv(path.parent / "history.csv")
+        learned = {
+            f"final_{column}": history[column].iloc[-1]
+            for column in history.columns
+            if column.startswith(LEARNED_WEIGHT_PREFIX)
+        }
+        runs.append(
+            {
+                **keys,
+                **{c: metrics[c] for c in RUN_COLUMNS},
+                **learned,
+                "run_dir": str(path.parent),
+            }
+        )
         histories.append(history.assign(**keys)[[*keys, *history.columns]])
     if not runs:
         raise ConfigError("no finished runs to aggregate")
@@ -75,8 +88,9 @@ def _check_comparable(reference: tuple[Path, dict], other: tuple[Path, dict]) ->
 
 
 def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset × method × weighting × λ: mean, std, 95% CI, seeds, and the difference
-    and Welch p-value against ``single`` with fixed weights."""
+    """One row per dataset × method × weighting × λ: mean, std, 95% CI, seeds, the difference
+    and Welch p-value against ``single`` with fixed weights, and the mean final learned weight of
+    each task where a weighting learns them (``final_weight_<task>_mean``)."""
     rows = []
     groups = runs.groupby(["dataset", "method", "weighting", "lam"], dropna=False)
     for (dataset, method, weighting, lam), group in groups:
@@ -106,6 +120,11 @@ def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
                 else math.nan,
                 "p_welch": math.nan if is_baseline else _welch_p(accuracy, baseline_acc),
                 "wall_time_s_mean": group["wall_time_s"].mean(),
+                **{
+                    f"{column}_mean": group[column].mean()
+                    for column in runs.columns
+                    if column.startswith(f"final_{LEARNED_WEIGHT_PREFIX}")
+                },
             }
         )
     return pd.DataFrame(rows)

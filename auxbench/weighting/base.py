@@ -90,6 +90,7 @@ class GradientMethod:
     """Combines the (weighted) task gradients on the shared parameters into one gradient."""
 
     name: ClassVar[str] = "sum"
+    description: ClassVar[str] = "the plain sum of the task gradients"
 
     def combine(self, grads: torch.Tensor) -> torch.Tensor:
         """(tasks, n) weighted task gradients → (n,) update direction; the plain sum here."""

@@ -81,6 +81,7 @@ class PCGrad(SeededMethod):
     """
 
     name = "pcgrad"
+    description = "PCGrad: project each task gradient off the others it conflicts with (Yu et al.)"
 
     def combine(self, grads: torch.Tensor) -> torch.Tensor:
         n_tasks = grads.shape[0]
@@ -154,6 +155,7 @@ class CAGrad(GradientMethod):
     """
 
     name = "cagrad"
+    description = "CAGrad: conflict-averse direction near the mean gradient, c = 0.4 (Liu et al.)"
 
     def __init__(self, alpha: float = 0.4):
         if not math.isfinite(alpha) or alpha < 0:
@@ -178,6 +180,7 @@ class GradDrop(SeededMethod):
     the positive ones with probability P (the sign purity), using the method's generator."""
 
     name = "graddrop"
+    description = "GradDrop: keep one sign per coordinate, chosen by sign purity (Chen et al.)"
 
     def combine(self, grads: torch.Tensor) -> torch.Tensor:
         positive = grads.clamp(min=0).sum(dim=0)
