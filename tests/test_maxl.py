@@ -13,14 +13,7 @@ from auxbench.hierarchy import masked_softmax, negative_batch_entropy, sample_we
 from auxbench.methods.maxl import FiniteDifference, SecondOrder
 from auxbench.train import Trainer
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny networks on a shared 2-core machine: OpenMP threads only contend with each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

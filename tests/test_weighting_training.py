@@ -11,13 +11,7 @@ from auxbench.data import make_synthetic
 from auxbench.train import Trainer
 from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

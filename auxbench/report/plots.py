@@ -109,25 +109,31 @@ def _t_interval(values: pd.Series) -> tuple[float, float]:
     return mean - half, mean + half
 
 
+def _per_epoch(ax, rows: pd.DataFrame, column: str, order, palette, legend: bool) -> None:
+    """``column`` against the epoch, one line per run label (mean over seeds, 95% t-CI band)."""
+    sns.lineplot(
+        data=rows,
+        x="epoch",
+        y=column,
+        hue="label",
+        hue_order=[label for label in order if label in set(rows["label"])],
+        palette=palette,
+        errorbar=_t_interval,
+        ax=ax,
+        legend=legend,
+    )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+
+
 def _curves(history: pd.DataFrame, order: list[str], palette: dict) -> Figure | None:
     """Validation and test accuracy per epoch: mean over seeds with a 95% t-CI band."""
     if history.empty:
         return None
     fig, axes = _figure(11, 4.2, ncols=2)
     for ax, column, name in zip(axes, ("val_acc", "test_acc"), ("Validation", "Test"), strict=True):
-        sns.lineplot(
-            data=history,
-            x="epoch",
-            y=column,
-            hue="label",
-            hue_order=[label for label in order if label in set(history["label"])],
-            palette=palette,
-            errorbar=_t_interval,
-            ax=ax,
-        )
+        _per_epoch(ax, history, column, order, palette, legend=True)
         ax.set(title=f"{name} accuracy (mean over seeds, band: 95% t-CI)", ylabel="accuracy")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes:
         ax.get_legend().remove()
@@ -242,21 +248,8 @@ def _diagnostics(history: pd.DataFrame, order: list[str], palette: dict) -> Figu
     nrows = -(-len(columns) // ncols)
     fig, axes = _figure(4.2 * ncols + 2, 3.2 * nrows, ncols, nrows, sharey=False)
     for ax, column in zip(axes, columns, strict=False):
-        rows = history[history[column].notna()]
-        sns.lineplot(
-            data=rows,
-            x="epoch",
-            y=column,
-            hue="label",
-            hue_order=[label for label in order if label in set(rows["label"])],
-            palette=palette,
-            errorbar=_t_interval,
-            ax=ax,
-            legend=False,
-        )
+        _per_epoch(ax, history[history[column].notna()], column, order, palette, legend=False)
         ax.set(title=column, ylabel="")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
     for ax in axes[len(columns) :]:
         ax.set_visible(False)
     present = [
