@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from auxbench.checkpoint import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted
 from auxbench.config import ConfigError, make_config, read_yaml
 from auxbench.data import DataError
 
@@ -37,7 +38,9 @@ TRAIN_FLAGS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code (2 for bad input, 1 for missing data)."""
+    """Entry point; returns the process exit code: 2 for bad input, 1 for missing data or a
+    failed run (e.g. a non-finite loss), 75 when stopped by SIGTERM/SIGUSR1 after a checkpoint
+    (run the same command again to resume)."""
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -46,9 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"auxbench: error: {error}", file=sys.stderr)
         return 2
-    except DataError as error:
+    except (DataError, NonFiniteLoss) as error:
         print(f"auxbench: error: {error}", file=sys.stderr)
         return 1
+    except Preempted as error:
+        print(f"auxbench: {error}; run the same command again to resume", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -26,6 +26,8 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        with open(tmp, "rb+") as written:  # on disk before it replaces the old file
+            os.fsync(written.fileno())
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
         tmp.chmod(0o666 & ~_umask())
         os.replace(tmp, path)

@@ -22,6 +22,16 @@ from tqdm import tqdm
 
 from auxbench import io as atomic
 from auxbench import weighting
+from auxbench.checkpoint import (
+    CHECKPOINT_NAME,
+    NonFiniteLoss,
+    Preempted,
+    inject_fault,
+    load_checkpoint,
+    preemption_requests,
+    rng_state,
+    set_rng_state,
+)
 from auxbench.config import ConfigError, TrainConfig
 from auxbench.data import Dataset, augment, load, normalize
 from auxbench.losses import classification_loss
@@ -126,8 +136,11 @@ class Trainer:
         )
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
         self.augment_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.meta_shuffle_generator = torch.Generator().manual_seed(config.seed + 6)
+        self.meta_augment_generator = torch.Generator(device=self.device).manual_seed(
+            config.seed + 7
+        )
         self.history: list[dict[str, Any]] = []
-        self._meta_batches: Iterator[Batch] | None = None
         self.method.setup(self)
 
     def _weighting(self) -> Weighting:
@@ -253,14 +266,12 @@ class Trainer:
             with self.method.not_recording():
                 return self.task_losses(on, outputs, auxiliary_losses if on is batch else None)
 
-        if self._meta_batches is None:
-            self._meta_batches = self._endless_meta_batches()
         named = dict(model.named_parameters())
         return MetaStep(
             params=named,
             task_losses=task_losses,
             batch=batch,
-            meta_batch=next(self._meta_batches),
+            meta_batch=self._meta_batch(),
             lr=group["lr"],
             momentum=group["momentum"],
             weight_decay=group["weight_decay"],
@@ -270,13 +281,23 @@ class Trainer:
             },
         )
 
-    def _endless_meta_batches(self) -> Iterator[Batch]:
-        """Batches of the ``meta_split`` with their own random streams."""
+    def _meta_batch(self) -> Batch:
+        """A random batch of the ``meta_split`` (no repeats within it), drawn from its own random
+        streams, so look-ahead never disturbs the training batches."""
         split = self.train_split if self.config.meta_split == "train" else self.val_split
-        shuffle = torch.Generator().manual_seed(self.config.seed + 6)
-        augment_with = torch.Generator(device=self.device).manual_seed(self.config.seed + 7)
-        while True:
-            yield from self.batches(split, shuffle, augment_with)
+        size = min(self.config.batch_size, len(split))
+        index = torch.randperm(len(split), generator=self.meta_shuffle_generator)[:size]
+        index = index.to(self.device)
+        images = split.images[index]
+        if self.config.augment:
+            images = augment(
+                images,
+                self.dataset.crop_padding,
+                self.dataset.horizontal_flip,
+                generator=self.meta_augment_generator,
+            )
+        aux = None if split.aux_labels is None else split.aux_labels[index]
+        return Batch(images, split.labels[index], aux, index)
 
     def primary_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The configured loss (focal or cross-entropy) of primary logits against labels."""
@@ -288,16 +309,32 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         task_sums = torch.zeros(len(self.task_names), device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        for batch in self.batches():
+        first_bad = torch.full((2,), -1, dtype=torch.int64, device=self.device)  # batch, task
+        for number, batch in enumerate(self.batches()):
             result = self.step(batch)
             self.method.after_step(batch)
+            losses = torch.stack(result.losses).float()
             loss_sum += result.total * len(batch.labels)
-            task_sums += torch.stack(result.losses).float() * len(batch.labels)
+            task_sums += losses * len(batch.labels)
             correct += (result.outputs["primary"].argmax(dim=1) == batch.labels).sum()
+            _note_first_non_finite(first_bad, number, losses)
+        self._check_finite(first_bad)
         self.scheduler.step()
         n = len(self.train_split)
         self.weighting.epoch_end((task_sums / n).tolist())
         return {"train_loss": float(loss_sum) / n, "train_acc": int(correct) / n}
+
+    def _check_finite(self, first_bad: torch.Tensor) -> None:
+        """Raise ``NonFiniteLoss`` naming the first batch and loss term that was NaN or ±inf
+        (checked once per epoch, so the loop never waits for the device)."""
+        batch, task = first_bad.tolist()
+        if batch >= 0:
+            epoch = len(self.history) + 1
+            raise NonFiniteLoss(
+                f"epoch {epoch}, batch {batch}: the '{self.task_names[task]}' loss is not finite "
+                f"(NaN or inf); lower the learning rate or check the data. The run is marked "
+                f"failed: no metrics are written."
+            )
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
         """The method's ``before_epoch``, one training epoch, then its ``after_epoch``; returns
@@ -325,41 +362,41 @@ class Trainer:
     def fit(self, out_dir: Path | None = None) -> dict[str, Any]:
         """Train for ``epochs`` (or until early stopping) and return the run's metrics.
 
-        When ``out_dir`` is given, ``history.csv`` is rewritten after every epoch and
-        ``metrics.json`` and ``model.pt`` are written at the end, each atomically.
+        When ``out_dir`` is given, ``history.csv`` and ``checkpoint.pt`` are rewritten after every
+        epoch, and ``metrics.json`` and ``model.pt`` written at the end (the checkpoint is then
+        removed), each atomically. A checkpoint already there is resumed from (see
+        ``auxbench.checkpoint``); SIGTERM/SIGUSR1 stop the run after the current epoch's
+        checkpoint by raising ``Preempted``.
         """
         config = self.config
         out = Path(out_dir) if out_dir is not None else None
-        started = time.perf_counter()
-        best: dict[str, Any] | None = None
+        checkpoint = out / CHECKPOINT_NAME if out is not None else None
+        elapsed = 0.0
+        if checkpoint is not None and checkpoint.exists():
+            elapsed = self.load_state_dict(load_checkpoint(checkpoint, config.to_dict()))
+            log.info("resuming %s after epoch %d", checkpoint, len(self.history))
+        started = time.perf_counter() - elapsed
         epochs = tqdm(
-            range(1, config.epochs + 1),
+            range(len(self.history) + 1, config.epochs + 1),
             desc=f"{config.method} seed {config.seed}",
             disable=None,
             unit="epoch",
         )
-        for epoch in epochs:
-            epoch_start = time.perf_counter()
-            row: dict[str, Any] = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
-            row.update(self.run_epoch(epoch))
-            row.update(_prefixed("val", self.evaluate(self.val_split)))
-            row.update(_prefixed("test", self.evaluate(self.test_split)))
-            row["epoch_time_s"] = time.perf_counter() - epoch_start
-            self.history.append(row)
-            if best is None or row["val_acc"] > best["val_acc"]:
-                best = row
-            epochs.set_postfix(val_acc=f"{row['val_acc']:.4f}", test_acc=f"{row['test_acc']:.4f}")
-            log.info("epoch %d: %s", epoch, _brief(row))
-            if out is not None:
-                atomic.write_text(out / "history.csv", _csv(self.history))
-            if config.patience is not None and epoch - best["epoch"] >= config.patience:
-                log.info(
-                    "early stop at epoch %d: no validation gain for %d epochs",
-                    epoch,
-                    config.patience,
+        with preemption_requests() as stop:
+            for epoch in epochs:
+                if self._early_stopped():
+                    break
+                row = self._epoch(epoch)
+                epochs.set_postfix(
+                    val_acc=f"{row['val_acc']:.4f}", test_acc=f"{row['test_acc']:.4f}"
                 )
-                break
-        metrics = self._metrics(best, time.perf_counter() - started)
+                if out is not None:
+                    atomic.write_text(out / "history.csv", _csv(self.history))
+                    atomic.save_torch(checkpoint, self.state_dict(time.perf_counter() - started))
+                    inject_fault(out, epoch)
+                if stop:
+                    raise Preempted(epoch, checkpoint)
+        metrics = self._metrics(self.best(), time.perf_counter() - started)
         if out is not None:
             atomic.save_torch(
                 out / "model.pt",
@@ -370,7 +407,73 @@ class Trainer:
                 },
             )
             atomic.write_json(out / "metrics.json", metrics)
+            checkpoint.unlink(missing_ok=True)
         return metrics
+
+    def _epoch(self, epoch: int) -> dict[str, Any]:
+        """Train and evaluate one epoch; append its row to the history and return it."""
+        epoch_start = time.perf_counter()
+        row: dict[str, Any] = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
+        row.update(self.run_epoch(epoch))
+        row.update(_prefixed("val", self.evaluate(self.val_split)))
+        row.update(_prefixed("test", self.evaluate(self.test_split)))
+        row["epoch_time_s"] = time.perf_counter() - epoch_start
+        self.history.append(row)
+        log.info("epoch %d: %s", epoch, _brief(row))
+        return row
+
+    def best(self) -> dict[str, Any]:
+        """The history row with the highest validation accuracy (the first one on ties)."""
+        return max(self.history, key=lambda row: row["val_acc"])
+
+    def _early_stopped(self) -> bool:
+        patience = self.config.patience
+        if patience is None or not self.history:
+            return False
+        stale = self.history[-1]["epoch"] - self.best()["epoch"]
+        if stale >= patience:
+            log.info(
+                "early stop after epoch %d: no validation gain for %d epochs",
+                self.history[-1]["epoch"],
+                patience,
+            )
+        return stale >= patience
+
+    def state_dict(self, elapsed: float = 0.0) -> dict[str, Any]:
+        """Everything needed to continue the run exactly (see ``auxbench.checkpoint``)."""
+        return {
+            "config": self.config.to_dict(),
+            "history": self.history,
+            "elapsed_s": elapsed,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "method": self.method.state_dict(),
+            "weighting": self.weighting.state_dict(),
+            "generators": {name: g.get_state() for name, g in self._generators().items()},
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> float:
+        """Restore what ``state_dict`` returned; returns the elapsed training time."""
+        self.history = list(state["history"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.method.load_state_dict(state["method"])
+        self.weighting.load_state_dict(state["weighting"])
+        for name, generator in self._generators().items():
+            generator.set_state(state["generators"][name])
+        set_rng_state(state["rng"])
+        return float(state["elapsed_s"])
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        return {
+            "shuffle": self.shuffle_generator,
+            "augment": self.augment_generator,
+            "meta_shuffle": self.meta_shuffle_generator,
+            "meta_augment": self.meta_augment_generator,
+        }
 
     def _metrics(self, best: dict[str, Any], wall_time: float) -> dict[str, Any]:
         last = self.history[-LAST_EPOCHS_AVERAGED:]
@@ -400,6 +503,15 @@ class Trainer:
 def train(config: TrainConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """Train one run as configured and return its metrics (see ``Trainer.fit``)."""
     return Trainer(config).fit(out_dir)
+
+
+def _note_first_non_finite(first_bad: torch.Tensor, batch: int, losses: torch.Tensor) -> None:
+    """Record (batch, task) of the first non-finite loss in ``first_bad``, on the device."""
+    finite = torch.isfinite(losses)
+    new = (first_bad[0] < 0) & ~finite.all()
+    task = torch.argmin(finite.to(torch.int64))
+    update = torch.stack([torch.full_like(task, batch), task])
+    first_bad.copy_(torch.where(new, update, first_bad))
 
 
 def _prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:

@@ -117,6 +117,27 @@ def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_a_job_that_dies_once_is_retried_and_resumes(tmp_path):
+    project = copy_project(tmp_path, {**SYNTHETIC, "methods": ["single"], "seeds": [0]})
+    faulty = {**ENV, "AUXBENCH_FAULT_AFTER_EPOCH": "1"}
+    result = subprocess.run(
+        [BIN / "snakemake", "--cores", "1", "--retries", "1"],
+        cwd=project,
+        env=faulty,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_dir = project / "results" / "runs" / "synthetic" / "single" / "fixed" / "lam-" / "seed0"
+    assert (run_dir / ".fault-injected-after-epoch-1").exists()  # the first attempt died
+    log = project / "results" / "logs" / "train" / "synthetic" / "single" / "fixed" / "lam-"
+    assert "resuming" in (log / "seed0.log").read_text()  # the retry resumed, not restarted
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history["epoch"]) == [1, 2]
+
+
 def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
     project = copy_project(tmp_path / "project", {**SYNTHETIC, "methods": ["single"]})
     run(["git", "init", "-q"], cwd=project)

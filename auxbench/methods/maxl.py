@@ -364,12 +364,19 @@ class MaxlMethod(Method):
             "label_net": self.label_net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "meta_shuffle": self._meta_shuffle.get_state(),
+            "meta_augment": self._meta_augment.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the generator and its random streams. A per-step stream of validation meta
+        batches (``interleave: step``, ``meta_split: val``) restarts with a fresh permutation."""
         self.label_net.load_state_dict(state["label_net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._meta_shuffle.set_state(state["meta_shuffle"])
+        self._meta_augment.set_state(state["meta_augment"])
+        self._meta_stream = None
 
 
 @register

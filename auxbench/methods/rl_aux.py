@@ -139,8 +139,7 @@ class RlAuxMethod(Method):
                 "width": self.config.width,
             },
             device=trainer.device,
-            seed=self.config.seed,
-            verbose=0,
+            verbose=0,  # no seed: the trainer seeded the global streams, the env has its own
         )
 
     # --- Train-Agent mode ------------------------------------------------------------------------
@@ -178,11 +177,16 @@ class RlAuxMethod(Method):
     # --- checkpoints -----------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "optimizer": self.policy.optimizer.state_dict()}
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.policy.optimizer.state_dict(),
+            "env_generators": self.env.generator_states(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.policy.optimizer.load_state_dict(state["optimizer"])
+        self.env.set_generator_states(state["env_generators"])
 
 
 @register

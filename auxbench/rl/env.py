@@ -193,6 +193,20 @@ class AuxLabelEnv(gym.Env):
         self._augment = torch.Generator(device=self.device).manual_seed(seed + 1)
         self._evaluation = torch.Generator().manual_seed(seed + 2)
 
+    def generator_states(self) -> dict[str, torch.Tensor]:
+        """The states of the environment's random streams (shuffle, augmentation, evaluation)."""
+        return {
+            "shuffle": self._shuffle.get_state(),
+            "augment": self._augment.get_state(),
+            "evaluation": self._evaluation.get_state(),
+        }
+
+    def set_generator_states(self, states: dict[str, torch.Tensor]) -> None:
+        """Restore what ``generator_states`` returned."""
+        self._shuffle.set_state(states["shuffle"])
+        self._augment.set_state(states["augment"])
+        self._evaluation.set_state(states["evaluation"])
+
     def _full_batches(self) -> Iterator[Batch]:
         batches = self.trainer.batches(shuffle=self._shuffle, augment_with=self._augment)
         for batch in batches:
