@@ -11,6 +11,7 @@ its task parameters; Auto-λ looks ahead on one batch per domain of the ``meta_s
   endless stream of reshuffled passes over its split; a pass whose size is not a multiple of
   ``batch_size`` ends with a smaller batch, and a smaller domain starts its next pass within the
   epoch. The lr schedule (``schedule``: Auto-λ uses ``cosine``) steps once per epoch.
+  ``train_limit`` limits every domain's training split.
 - **Modes.** ``primary_domains: null`` is multi-task learning, every domain primary;
   ``primary_domains: [i, ...]`` is auxiliary learning, those domains primary and the others
   auxiliary (the weighting is created with ``primary=`` accordingly, and ``fixed`` weighs the
@@ -34,7 +35,7 @@ import torch
 from torch.func import functional_call
 
 from auxbench.config import ConfigError, TrainConfig
-from auxbench.data import MultiDomainDataset, load
+from auxbench.data import Dataset, MultiDomainDataset, Split, load
 from auxbench.losses import classification_loss
 from auxbench.methods import Batch
 from auxbench.models import build_multidomain_model
@@ -84,7 +85,7 @@ class MultiDomainTrainer(TrainingLoop):
         self.primary = self._primary_domains()
         mean, std = dataset.domains[0].mean, dataset.domains[0].std
 
-        def splits(pick: Callable[[Any], Any]) -> list[TensorSplit]:
+        def splits(pick: Callable[[Dataset], Split]) -> list[TensorSplit]:
             return [on_device(pick(domain), mean, std, self.device) for domain in dataset.domains]
 
         self.train_splits = splits(lambda d: limited(d.train, config.train_limit, config.seed))
