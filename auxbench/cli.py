@@ -29,6 +29,7 @@ TRAIN_FLAGS = {
     "epochs": int,
     "batch_size": int,
     "lr": float,
+    "schedule": str,
     "loss": str,
     "train_limit": int,
     "patience": int,

@@ -10,6 +10,8 @@ import yaml
 
 from auxbench.losses import LOSSES
 
+SCHEDULES = ("step", "cosine")
+
 
 class ConfigError(ValueError):
     """A configuration key or value is invalid; the message names it and the valid choices."""
@@ -21,6 +23,14 @@ class TrainConfig:
 
     SGD momentum and weight decay are not stated in the paper; 0.9 and 5e-4 are the usual values
     for VGG16 on CIFAR and are configurable.
+
+    ``schedule``: ``step`` multiplies the lr by ``lr_gamma`` every ``lr_step`` epochs; ``cosine``
+    anneals it from ``lr`` to 0 over ``epochs`` (Auto-λ's CIFAR-100 protocol).
+    ``weighting_params`` go to the configured weighting; an entry keyed by a weighting's name holds
+    settings for that weighting only and overrides the plain entries, so one grid can set, say,
+    ``{autolambda: {lr: 3.0e-4}}`` without passing ``lr`` to every other weighting.
+    ``primary_domains`` (multi-domain datasets only) selects auxiliary learning: those domains are
+    primary (model selection on their mean validation accuracy), the others auxiliary.
     """
 
     dataset: str = "fashion-mnist"
@@ -35,6 +45,7 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    schedule: str = "step"  # the lr schedule: step (StepLR(lr_step, lr_gamma)) or cosine
     lr_step: int = 50
     lr_gamma: float = 0.5
     loss: str = "focal"
@@ -48,12 +59,15 @@ class TrainConfig:
     data_root: str | None = None
     method_params: dict[str, Any] = field(default_factory=dict)
     weighting: str = "fixed"  # how the task losses are weighted (auxbench.weighting)
+    # a weighting's settings; entries under a weighting's name apply to that weighting only
     weighting_params: dict[str, Any] = field(default_factory=dict)
     gradient: str | None = None  # a gradient method on the shared parameters (pcgrad, ...)
     gradient_params: dict[str, Any] = field(default_factory=dict)
     meta_split: str = "train"  # where weightings that look ahead (autolambda) take batches
     noise_task: bool = False  # add Auto-λ's sanity task: a fixed random label per image
     noise_classes: int | None = None  # its number of classes (default: the primary task's)
+    # multi-domain datasets: the primary domains' indices (None: every domain, multi-task learning)
+    primary_domains: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable dict of every setting."""
@@ -75,6 +89,7 @@ class TrainConfig:
         if self.gradient is not None:
             _choice("gradient", self.gradient, tuple(sorted(GRADIENTS)))
         _choice("meta_split", self.meta_split, ("train", "val"))
+        _choice("schedule", self.schedule, SCHEDULES)
         for name in ("epochs", "batch_size", "eval_batch_size", "lr_step"):
             _at_least(name, getattr(self, name), 1)
         for name in ("lr", "width"):
@@ -93,7 +108,46 @@ class TrainConfig:
             _at_least("patience", self.patience, 1)
         if self.noise_classes is not None:
             _at_least("noise_classes", self.noise_classes, 2)
+        for name, value in self.weighting_params.items():
+            if name in WEIGHTINGS and not isinstance(value, dict):
+                raise ConfigError(
+                    f"weighting_params: the entry {name!r} names a weighting, so it must map that "
+                    f"weighting's settings (e.g. {{{name}: {{lr: 0.001}}}}), got {value!r}"
+                )
+        self._validate_domains(DATASETS[self.dataset].domains)
         return self
+
+    def _validate_domains(self, domains: int | None) -> None:
+        """Multi-domain datasets (``domains`` tasks) train one head per domain and nothing else;
+        ``primary_domains`` must name distinct domains of such a dataset."""
+        if domains is None:
+            if self.primary_domains is not None:
+                raise ConfigError(
+                    f"primary_domains applies to multi-domain datasets only; {self.dataset!r} has "
+                    "one task"
+                )
+            return
+        if self.method != "single" or self.noise_task:
+            raise ConfigError(
+                f"dataset {self.dataset!r} is multi-domain: its tasks are its {domains} domains, "
+                f"so method must be 'single' without the noise task (got {self.method!r}"
+                f"{', noise_task' if self.noise_task else ''})"
+            )
+        if self.primary_domains is None:
+            return
+        if not isinstance(self.primary_domains, list | tuple) or not self.primary_domains:
+            raise ConfigError(
+                f"primary_domains must be a non-empty list of domain indices or null, "
+                f"got {self.primary_domains!r}"
+            )
+        for index in self.primary_domains:
+            if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < domains:
+                raise ConfigError(
+                    f"primary_domains: unknown domain index {index!r}; {self.dataset!r} has "
+                    f"domains 0..{domains - 1} (in the order of its files' domain names)"
+                )
+        if len(set(self.primary_domains)) != len(self.primary_domains):
+            raise ConfigError(f"primary_domains repeats a domain: {self.primary_domains!r}")
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:

@@ -1,6 +1,9 @@
-"""Classification metrics from a confusion matrix accumulated on the device (no per-batch sync)."""
+"""Classification metrics from a confusion matrix accumulated on the device (no per-batch sync),
+and the relative multi-task performance Δ_MTL."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -38,3 +41,33 @@ class ConfusionMatrix:
             "recall": float(recall.mean()),
             "f1": float(f1.mean()),
         }
+
+
+def delta_mtl(
+    scores: Sequence[float],
+    single_task_scores: Sequence[float],
+    lower_is_better: Sequence[bool] | None = None,
+) -> float:
+    """Δ_MTL in %: the mean over tasks of each task's relative change against its single-task
+    baseline, Auto-λ's Eq. 8 (after Maninis et al. 2019)::
+
+        Δ_MTL = 100 / K · Σᵢ (−1)^lᵢ (Mᵢ − Mᵢ,single) / Mᵢ,single
+
+    with lᵢ = 1 where lower is better for task i's metric (``lower_is_better``; default: higher
+    is better for every task, as for per-domain accuracies).
+    """
+    if len(scores) != len(single_task_scores) or not scores:
+        raise ValueError(
+            f"delta_mtl needs one single-task score per task, got {len(scores)} scores and "
+            f"{len(single_task_scores)} single-task scores"
+        )
+    lower = [False] * len(scores) if lower_is_better is None else list(lower_is_better)
+    if len(lower) != len(scores):
+        raise ValueError(f"lower_is_better has {len(lower)} entries for {len(scores)} tasks")
+    if any(baseline == 0 for baseline in single_task_scores):
+        raise ValueError("delta_mtl divides by the single-task scores, which must not be 0")
+    changes = [
+        (-1 if low else 1) * (score - baseline) / baseline
+        for score, baseline, low in zip(scores, single_task_scores, lower, strict=True)
+    ]
+    return 100 * sum(changes) / len(changes)

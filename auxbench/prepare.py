@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from auxbench import io as atomic
-from auxbench.data import DataError, load
+from auxbench.data import DataError, MultiDomainDataset, load
 
 _CHUNK = 1 << 20
 
@@ -39,9 +39,14 @@ def content_sha256(tensors: list[torch.Tensor | None]) -> str:
 def prepare(
     name: str, out: Path, root: str | None = None, expect: str | None = None
 ) -> dict[str, Any]:
-    """Load dataset ``name``, check it against ``expect`` (content SHA-256) if given, write ``out``."""
+    """Load dataset ``name``, check it against ``expect`` (content SHA-256) if given, write ``out``.
+
+    The checksum covers every split (of every domain, domain by domain, for a multi-domain
+    dataset); the manifest lists the class names (per domain for a multi-domain dataset)."""
     dataset = load(name, root=root)
-    splits = (dataset.train, dataset.val, dataset.test)
+    multi_domain = isinstance(dataset, MultiDomainDataset)
+    parts = dataset.domains if multi_domain else (dataset,)
+    splits = [split for part in parts for split in (part.train, part.val, part.test)]
     checksum = content_sha256([t for s in splits for t in (s.images, s.labels, s.aux_labels)])
     if expect is not None and checksum != expect:
         raise DataError(
@@ -55,12 +60,15 @@ def prepare(
         "source": dataset.source,
         "content_sha256": checksum,
         "files": {p.name: file_sha256(p) for p in files},
-        "n_train": len(dataset.train),
-        "n_val": len(dataset.val),
-        "n_test": len(dataset.test),
+        "n_train": sum(len(part.train) for part in parts),
+        "n_val": sum(len(part.val) for part in parts),
+        "n_test": sum(len(part.test) for part in parts),
         "num_classes": dataset.num_classes,
-        "num_aux_classes": dataset.num_aux_classes,
-        "class_names": list(dataset.class_names),
     }
+    if multi_domain:
+        manifest["domains"] = {domain.name: list(domain.class_names) for domain in parts}
+    else:
+        manifest["num_aux_classes"] = dataset.num_aux_classes
+        manifest["class_names"] = list(dataset.class_names)
     atomic.write_json(out, manifest)
     return manifest

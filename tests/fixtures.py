@@ -103,8 +103,16 @@ def cifar100_coarse_of(fine: np.ndarray) -> np.ndarray:
     return (fine * 7 + 3) % 20
 
 
-def write_cifar100(root: Path, n_train: int = 200, n_test: int = 40, seed: int = 0) -> dict:
-    """Write ``root/cifar-100-python/{train,test,meta}`` with fine labels ``i % 100``."""
+def write_cifar100(
+    root: Path,
+    n_train: int = 200,
+    n_test: int = 40,
+    seed: int = 0,
+    coarse_names: list[str] | None = None,
+) -> dict:
+    """Write ``root/cifar-100-python/{train,test,meta}`` with fine labels ``i % 100`` (so image
+    ``i`` of a file has fine label ``i % 100``) and superclass names ``coarse_names`` (default
+    ``coarse0`` ...)."""
     rng = np.random.default_rng(seed)
     directory = root / "cifar-100-python"
     directory.mkdir(parents=True, exist_ok=True)
@@ -122,7 +130,9 @@ def write_cifar100(root: Path, n_train: int = 200, n_test: int = 40, seed: int =
         directory / "meta",
         {
             b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
-            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)],
+            b"coarse_label_names": [
+                name.encode() for name in coarse_names or [f"coarse{i}" for i in range(20)]
+            ],
         },
     )
     return written

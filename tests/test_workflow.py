@@ -53,7 +53,9 @@ def copy_project(tmp_path, config):
 def expected_training_jobs(config):
     grid = yaml.safe_load(Path(config).read_text())
     per_dataset = sum(
-        len(grid["lams"]) if METHODS[method].uses_lambda else 1 for method in grid["methods"]
+        len(grid["lams"]) if METHODS[method].uses_lambda and weighting == "fixed" else 1
+        for method in grid["methods"]
+        for weighting in grid.get("weightings", ["fixed"])
     )
     return len(grid["datasets"]) * per_dataset * len(grid["seeds"])
 

@@ -9,6 +9,7 @@ import torch
 
 from auxbench.data.assemble import assemble
 from auxbench.data.dataset import DataError, Dataset
+from auxbench.data.domains import MultiDomainDataset, assemble_domains
 from auxbench.data.registry import DATASETS, DatasetSpec
 from auxbench.data.split import check_val_fraction
 
@@ -33,18 +34,27 @@ def load(
     val_fraction: float = 0.1,
     seed: int = 0,
     device: str | torch.device = "cpu",
-) -> Dataset:
+) -> Dataset | MultiDomainDataset:
     """Read dataset ``name`` from ``root`` (default ``default_root()``); hold out validation data.
 
     ``val_fraction`` of every class of the training set goes to validation, chosen by ``seed``; mean
-    and std are computed on the remaining training split. Raises ``ValueError`` for an unknown name
-    or a bad fraction, and ``DataError`` when files are missing (saying how to get them) or
-    malformed.
+    and std are computed on the remaining training split. A multi-domain dataset (its spec's
+    ``domains`` set) comes as a ``MultiDomainDataset``, every domain split so (see
+    ``assemble_domains``). Raises ``ValueError`` for an unknown name or a bad fraction, and
+    ``DataError`` when files are missing (saying how to get them) or malformed.
     """
     spec = _spec(name)
     check_val_fraction(val_fraction)
     location = spec.locate(Path(root) if root is not None else default_root())
-    return assemble(spec.read(location), val_fraction, seed).to(device)
+    raw = spec.read(location)
+    if spec.domains is None:
+        return assemble(raw, val_fraction, seed).to(device)
+    dataset = assemble_domains(raw, val_fraction, seed)
+    if len(dataset.domains) != spec.domains:
+        raise DataError(
+            f"{name}: {raw.source} holds {len(dataset.domains)} domains, expected {spec.domains}"
+        )
+    return dataset.to(device)
 
 
 def availability(name: str, root: str | Path | None = None) -> tuple[bool, str]:

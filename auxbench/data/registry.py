@@ -50,6 +50,7 @@ _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 _SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
 _CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 _CIFAR100_FILES = ("train", "test", "meta")
+CIFAR100_SUPERCLASSES = 20
 _SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
 
 
@@ -71,11 +72,17 @@ class Location:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to find (``locate``, raising ``DataError`` with instructions) and read one dataset."""
+    """How to find (``locate``, raising ``DataError`` with instructions) and read one dataset.
+
+    ``domains`` is None for a single-task dataset (``load`` gives a ``Dataset``); for a
+    multi-domain one it is the number of domains its reader yields as the raw labels, the raw
+    auxiliary labels being the classes within them (``load`` gives a ``MultiDomainDataset``).
+    """
 
     summary: str
     locate: Callable[[Path], Location]
     read: Callable[[Location], RawDataset]
+    domains: int | None = None
 
 
 def fashion_mnist_file(directory: Path, name: str) -> Path | None:
@@ -205,7 +212,9 @@ def _read_cifar10(location: Location) -> RawDataset:
     )
 
 
-def _read_cifar100_20(location: Location) -> RawDataset:
+def _read_cifar100(location: Location, name: str) -> RawDataset:
+    """CIFAR-100 with the superclasses (``coarse_labels``) as labels, the fine classes as
+    auxiliary labels."""
     directory = _extracted(location, _CIFAR100_FILES)
     coarse_names = read_cifar_names(directory / "meta", b"coarse_label_names")
     fine_names = read_cifar_names(directory / "meta", b"fine_label_names")
@@ -219,7 +228,7 @@ def _read_cifar100_20(location: Location) -> RawDataset:
         return Split(images, coarse, fine)
 
     return RawDataset(
-        name="cifar100-20",
+        name=name,
         train=read("train"),
         test=read("test"),
         class_names=coarse_names,
@@ -295,7 +304,19 @@ DATASETS: MappingProxyType[str, DatasetSpec] = MappingProxyType(
                 files=_CIFAR100_FILES,
                 archive="cifar-100-python.tar.gz",
             ),
-            _read_cifar100_20,
+            partial(_read_cifar100, name="cifar100-20"),
+        ),
+        "cifar100-mtl": DatasetSpec(
+            "CIFAR-100 as 20 domains (the superclasses), each a 5-way task over its fine classes",
+            partial(
+                _locate_cifar,
+                name="cifar100-mtl",
+                subdir="cifar-100-python",
+                files=_CIFAR100_FILES,
+                archive="cifar-100-python.tar.gz",
+            ),
+            partial(_read_cifar100, name="cifar100-mtl"),
+            domains=CIFAR100_SUPERCLASSES,
         ),
         "svhn": DatasetSpec(
             "SVHN digits (train and test, no extra), 10 classes; no human aux",

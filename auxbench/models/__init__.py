@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from auxbench.models.multidomain import MultiDomainNet, build_multidomain_model
 from auxbench.models.multihead import MultiHeadNet, mlp_head
 from auxbench.models.small import small_trunk
 from auxbench.models.vgg import vgg16_trunk
@@ -19,4 +20,11 @@ def build_model(
     return MultiHeadNet(trunk, feature_dim, heads)
 
 
-__all__ = ["TRUNKS", "MultiHeadNet", "build_model", "mlp_head"]
+__all__ = [
+    "TRUNKS",
+    "MultiDomainNet",
+    "MultiHeadNet",
+    "build_model",
+    "build_multidomain_model",
+    "mlp_head",
+]

@@ -19,6 +19,7 @@ from auxbench.weighting.base import (
     accumulate_gradient,
     create,
     register,
+    settings_for,
     task_gradients,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "accumulate_gradient",
     "create",
     "register",
+    "settings_for",
     "task_gradients",
 ]

@@ -232,6 +232,14 @@ def register(cls):
     return cls
 
 
+def settings_for(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Weighting ``name``'s settings from a config's ``weighting_params``: the plain entries,
+    overridden by the entries of the mapping keyed by ``name`` itself; mappings keyed by other
+    weightings' names are left out (so ``{"autolambda": {"lr": 3e-4}}`` reaches Auto-λ only)."""
+    plain = {key: value for key, value in params.items() if key not in WEIGHTINGS}
+    return {**plain, **params.get(name, {})}
+
+
 def create(
     name: str,
     n_tasks: int,
