@@ -37,7 +37,7 @@ import torch
 from torch.func import functional_call
 
 from auxbench.config import ConfigError, TrainConfig
-from auxbench.data import Dataset, MultiDomainDataset, Split, load
+from auxbench.data import Dataset, MultiDomainDataset, Split
 from auxbench.losses import classification_loss
 from auxbench.methods import Batch
 from auxbench.models import build_multidomain_model
@@ -54,8 +54,6 @@ from auxbench.train import (
     no_bad_loss,
     note_first_non_finite,
     on_device,
-    resolve_device,
-    seed_everything,
     split_batches,
 )
 from auxbench.weighting import MetaStep
@@ -70,16 +68,7 @@ class MultiDomainTrainer(TrainingLoop):
     module doc)."""
 
     def __init__(self, config: TrainConfig, dataset: MultiDomainDataset | None = None):
-        self.config = config.validate()
-        self.device = resolve_device(config.device)
-        seed_everything(config.seed)
-        if dataset is None:
-            dataset = load(
-                config.dataset,
-                root=config.data_root,
-                val_fraction=config.val_fraction,
-                seed=config.seed,
-            )
+        dataset = self.start(config, dataset)
         if not isinstance(dataset, MultiDomainDataset):
             raise ConfigError(
                 f"dataset {dataset.name!r} has one task: train it with auxbench.train.Trainer"

@@ -229,6 +229,21 @@ class TrainingLoop:
     task_names: list[str]
     history: list[dict[str, Any]]
 
+    def start(self, config: TrainConfig, dataset: Any = None) -> Any:
+        """Validate ``config``, pick the device, seed the global random streams, and return
+        ``dataset`` or, when None, the configured dataset loaded."""
+        self.config = config.validate()
+        self.device = resolve_device(config.device)
+        seed_everything(config.seed)
+        if dataset is not None:
+            return dataset
+        return load(
+            config.dataset,
+            root=config.data_root,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+        )
+
     def run_epoch(self, epoch: int) -> dict[str, float]:
         raise NotImplementedError
 
@@ -431,16 +446,7 @@ class Trainer(TrainingLoop):
     """Trains one (dataset, method, weighting, λ, seed) run and writes its results."""
 
     def __init__(self, config: TrainConfig, dataset: Dataset | None = None):
-        self.config = config.validate()
-        self.device = resolve_device(config.device)
-        seed_everything(config.seed)
-        if dataset is None:
-            dataset = load(
-                config.dataset,
-                root=config.data_root,
-                val_fraction=config.val_fraction,
-                seed=config.seed,
-            )
+        dataset = self.start(config, dataset)
         if isinstance(dataset, MultiDomainDataset):
             raise ConfigError(
                 f"dataset {dataset.name!r} is multi-domain: train it with "
