@@ -101,3 +101,15 @@ def test_weightings_are_separate_rows_and_lambda_only_applies_to_fixed(tmp_path)
     assert fixed.iloc[0]["lam"] == 1.0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["synthetic"]) == {"single", "human@1", "human+dwa+pcgrad"}
+
+
+def test_a_setting_missing_from_an_older_run_counts_as_its_default(tmp_path):
+    files = write_grid(tmp_path / "runs")
+    metrics = json.loads(files[0].read_text())
+    del (
+        metrics["config"]["schedule"],
+        metrics["config"]["noise_task"],
+    )  # written before they existed
+    files[0].write_text(json.dumps(metrics))
+    summary = aggregate(files, tmp_path / "tables", tmp_path / "metrics.json")
+    assert set(summary["method"]) == {"single", "human"}

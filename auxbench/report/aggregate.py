@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from auxbench import io as atomic
-from auxbench.config import ConfigError
+from auxbench.config import ConfigError, TrainConfig
 from auxbench.grid import FANNED_OUT, FIXED, method_spec, uses_lambda, weighting_spec
 from auxbench.report.stats import confidence_halfwidth
 
@@ -76,7 +76,11 @@ def read_runs(metrics_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _check_comparable(reference: tuple[Path, dict], other: tuple[Path, dict]) -> None:
+    """Refuse runs whose configs differ beyond ``MAY_DIFFER``. A key missing from a config (one
+    written before the setting existed) counts as the setting's default, the behaviour it had."""
+    defaults = TrainConfig().to_dict()
     (ref_path, ref), (path, config) = reference, other
+    ref, config = {**defaults, **ref}, {**defaults, **config}
     for key in sorted(set(ref) | set(config)):
         if key not in MAY_DIFFER and ref.get(key) != config.get(key):
             raise ConfigError(
