@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup data browser demo test lint format bench
+.PHONY: setup data browser slurm demo test lint format bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ browser:
 		{ apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; }; } || \
 		echo "chromium not installed: the report's browser test will be skipped"
 
+# Debian's SLURM and munge for the SLURM test (installed when root; otherwise it says why that
+# test is skipped). The test starts the one-node cluster and stops it: tests/slurm/cluster.sh.
+slurm:
+	bash tests/slurm/cluster.sh install || echo "SLURM not installed: see tests/slurm/cluster.sh"
+
 demo: data
 	$(BIN)/snakemake --profile profiles/default
 
@@ -40,7 +45,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: data browser lint
+test: data browser slurm lint
 	$(BIN)/python -m pytest -q
 
 bench: data

@@ -20,7 +20,7 @@ rule train:
         weighting=weighting_flags,
         settings=train_settings,
     shell:
-        "OMP_NUM_THREADS={threads} auxbench train --dataset {wildcards.dataset}"
+        "OMP_NUM_THREADS={threads} exec auxbench train --dataset {wildcards.dataset}"
         " {params.method} {params.weighting} {params.lam} --seed {wildcards.seed}"
         " {params.settings}"
         " --out $(dirname {output.metrics}) > {log} 2>&1"
