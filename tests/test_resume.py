@@ -154,8 +154,11 @@ def train_command(out: Path, config_file: Path) -> list[str]:
     return [str(BIN / "auxbench"), "train", "--config", str(config_file), "--out", str(out)]
 
 
-def write_config(path: Path, **overrides) -> Path:
-    values = {**config(epochs=4, **overrides).to_dict()}
+LONG_RUN = 40  # epochs: far more than can pass between a checkpoint and the signal that follows
+
+
+def write_config(path: Path, epochs: int = LONG_RUN, **overrides) -> Path:
+    values = {**config(epochs=epochs, **overrides).to_dict()}
     path.write_text(yaml.safe_dump(values))
     return path
 
@@ -181,7 +184,7 @@ def test_sigkill_mid_epoch_then_restart_gives_identical_metrics(tmp_path):
         train_command(out, config_file), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     wait_for(out / CHECKPOINT_NAME, process)
-    time.sleep(0.3)  # into the next epoch
+    # Right after epoch 1's checkpoint: the run is in epoch 2, with many epochs still to go.
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
@@ -203,12 +206,12 @@ def test_sigterm_checkpoints_and_exits_with_the_preemption_code(tmp_path):
     assert process.returncode == PREEMPTED_EXIT_CODE, stderr
     assert "run the same command again to resume" in stderr
     state = torch.load(out / CHECKPOINT_NAME, weights_only=True)
-    assert 1 <= len(state["history"]) < 4 and not (out / "metrics.json").exists()
+    assert 1 <= len(state["history"]) < LONG_RUN and not (out / "metrics.json").exists()
     assert len(run_to_end(out, config_file)) > 0
 
 
 def test_fault_injection_dies_once_after_the_named_epoch(tmp_path):
-    config_file = write_config(tmp_path / "run.yaml")
+    config_file = write_config(tmp_path / "run.yaml", epochs=3)
     out = tmp_path / "faulty"
     env = {**os.environ, checkpoints.FAULT_AFTER_EPOCH: "2"}
     first = subprocess.run(
