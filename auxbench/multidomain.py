@@ -40,6 +40,7 @@ from auxbench.config import ConfigError, TrainConfig
 from auxbench.data import Dataset, MultiDomainDataset, Split
 from auxbench.losses import classification_loss
 from auxbench.methods import Batch
+from auxbench.methods.base import endless
 from auxbench.models import build_multidomain_model
 from auxbench.train import (
     TensorSplit,
@@ -48,7 +49,6 @@ from auxbench.train import (
     create_optimizer,
     create_scheduler,
     create_weighting,
-    endless,
     limited,
     look_ahead,
     no_bad_loss,

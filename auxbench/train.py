@@ -124,12 +124,6 @@ def split_batches(
         yield Batch(images, split.labels[index], aux, index)
 
 
-def endless(epochs: Callable[[], Iterator[Batch]]) -> Iterator[Batch]:
-    """The batches of ``epochs()``, called again each time it runs out."""
-    while True:
-        yield from epochs()
-
-
 def create_weighting(
     config: TrainConfig, n_tasks: int, primary: list[int], fixed_weights: list[float]
 ) -> Weighting:

@@ -18,7 +18,7 @@ evaluation, logging and checkpoints. To add a method:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -103,6 +103,13 @@ class Method:
 
 
 log = logging.getLogger(__name__)
+
+
+def endless(epochs: Callable[[], Iterator[Batch]]) -> Iterator[Batch]:
+    """The batches of ``epochs()``, called again each time it runs out."""
+    while True:
+        yield from epochs()
+
 
 METHODS: dict[str, type[Method]] = {}
 

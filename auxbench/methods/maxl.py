@@ -38,7 +38,7 @@ from torch.func import functional_call
 
 from auxbench.hierarchy import negative_batch_entropy
 from auxbench.losses import weighted_focal_loss
-from auxbench.methods.base import Batch, Method, method_params, register
+from auxbench.methods.base import Batch, Method, endless, method_params, register
 from auxbench.methods.labels import GeneratedLabels, LabelNetwork
 
 if TYPE_CHECKING:
@@ -298,7 +298,7 @@ class MaxlMethod(Method):
             self.generator_step(batch.images, batch.labels)
         else:
             if self._meta_stream is None:
-                self._meta_stream = self._endless(self._meta_batches)
+                self._meta_stream = endless(self._meta_batches)
             meta = next(self._meta_stream)
             self.generator_step(meta.images, meta.labels)
 
@@ -316,11 +316,6 @@ class MaxlMethod(Method):
         if self.params["meta_split"] == "train":
             return self.trainer.batches()
         return self.trainer.batches(self.trainer.val_split, self._meta_shuffle, self._meta_augment)
-
-    @staticmethod
-    def _endless(batches: Callable[[], Iterator[Batch]]) -> Iterator[Batch]:
-        while True:
-            yield from batches()
 
     # --- per-epoch logs --------------------------------------------------------------------------
 
