@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     methods.set_defaults(run=_methods)
 
-    bench = commands.add_parser("bench", help="trainer throughput vs a bare PyTorch loop")
+    bench = commands.add_parser(
+        "bench",
+        help="costs side by side: trainer vs a bare PyTorch loop, or methods vs single and vs "
+        "their algorithmic minimum",
+    )
     bench.add_argument("--dataset", default="fashion-mnist")
     bench.add_argument("--model", default="small")
     bench.add_argument("--steps", type=int, default=60, help="training steps per repetition")
@@ -122,8 +127,23 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--methods",
         help="comma-separated methods (or variants NAME/KEY=VALUE..., e.g. "
-        "rl-aux/mode=per-example): print each one's per-epoch cost as a ratio to single "
-        "instead of the trainer-vs-bare-loop throughput",
+        "rl-aux/mode=per-example): print each one's cost per epoch and per step, as a ratio to "
+        "single and to its algorithmic minimum, and its peak memory, instead of the "
+        "trainer-vs-bare-loop throughput",
+    )
+    bench.add_argument(
+        "--scaling",
+        help="comma-separated methods (or variants) to measure at every --widths too",
+    )
+    bench.add_argument(
+        "--widths",
+        default="1,2,4",
+        help="channel widths of the main network for --scaling (default: 1,2,4)",
+    )
+    bench.add_argument(
+        "--out",
+        type=Path,
+        help="also write the measurements to this folder (costs.json|csv, scaling.json|csv)",
     )
     bench.set_defaults(run=_bench)
     return parser
@@ -225,13 +245,45 @@ def _methods(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from auxbench.bench import method_costs, trainer_throughput
+    from auxbench import bench
 
-    if args.methods:
-        methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    if args.steps < 1 or args.repeats < 1:
+        raise ConfigError("bench: --steps and --repeats must be >= 1")
+    if not (args.methods or args.scaling):
         print(
-            method_costs(args.dataset, args.model, methods, args.steps, args.repeats, args.device)
+            bench.trainer_throughput(
+                args.dataset, args.model, args.steps, args.repeats, args.device
+            )
         )
-    else:
-        print(trainer_throughput(args.dataset, args.model, args.steps, args.repeats, args.device))
+        return 0
+    setting = (args.dataset, args.model)
+    if args.methods:
+        rows = bench.method_costs(
+            *setting, _names(args.methods), args.steps, args.repeats, args.device
+        )
+        print(bench.format_costs(rows))
+        if args.out:
+            bench.write_rows(args.out / "costs", rows)
+    if args.scaling:
+        widths = [_width(value) for value in _names(args.widths)]
+        rows = bench.scaling(
+            *setting, _names(args.scaling), widths, args.steps, args.repeats, args.device
+        )
+        print(bench.format_scaling(rows))
+        if args.out:
+            bench.write_rows(args.out / "scaling", rows)
     return 0
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _width(text: str) -> float:
+    try:
+        width = float(text)
+    except ValueError:
+        width = math.nan
+    if not width > 0:
+        raise ConfigError(f"bench: --widths takes positive numbers, got {text!r}")
+    return width

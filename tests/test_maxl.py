@@ -1,12 +1,10 @@
 import copy
-import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 from fixtures import synthetic_config
 
-from auxbench.bench import method_costs
 from auxbench.config import ConfigError
 from auxbench.data import make_synthetic
 from auxbench.hierarchy import masked_softmax, negative_batch_entropy, sample_weights
@@ -234,13 +232,3 @@ def test_lambda_weights_the_auxiliary_loss_except_for_wa_maxl(synthetic):
         assert Trainer(config(method=name, lam=0.5), synthetic).method.loss_weights() == {
             "aux": expected
         }
-
-
-def test_method_costs_reports_a_ratio_per_method():
-    report = method_costs(
-        "synthetic", "small", ["maxl", "maxl-fo"], steps=1, repeats=1, device="cpu"
-    )
-    ratios = dict(re.findall(r"^(\S+) +[\d.]+ s +([\d.]+)x$", report, flags=re.MULTILINE))
-    assert set(ratios) == {"single", "maxl", "maxl-fo"}
-    assert float(ratios["single"]) == 1.0
-    assert all(float(r) > 0 for r in ratios.values())

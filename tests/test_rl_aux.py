@@ -1,6 +1,5 @@
 import copy
 import math
-import re
 
 import gymnasium as gym
 import numpy as np
@@ -11,7 +10,6 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from torch import nn
 
-from auxbench.bench import method_costs
 from auxbench.config import ConfigError
 from auxbench.data import make_synthetic
 from auxbench.rl import ENV_ID
@@ -256,18 +254,3 @@ def test_ppo_mean_reward_rises_when_the_reward_depends_on_the_labels(synthetic):
 def test_bad_method_params_are_refused(synthetic, params):
     with pytest.raises(ConfigError, match=next(iter(params))):
         trainer_for(synthetic, **params)
-
-
-def test_method_costs_compares_per_example_with_batched_mode():
-    report = method_costs(
-        "synthetic",
-        "small",
-        ["rl-aux", "wa-rl-aux", "rl-aux/mode=per-example"],
-        steps=2,
-        repeats=1,
-        device="cpu",
-    )
-    ratios = dict(re.findall(r"^(\S+) +[\d.]+ s +([\d.]+)x$", report, flags=re.MULTILINE))
-    assert set(ratios) == {"single", "rl-aux", "wa-rl-aux", "rl-aux/mode=per-example"}
-    assert all(float(r) > 0 for r in ratios.values())
-    assert re.search(r"^rl-aux/mode=per-example vs rl-aux: [\d.]+x$", report, re.MULTILINE)

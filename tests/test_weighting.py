@@ -68,3 +68,29 @@ def test_state_round_trips_and_names_are_checked():
         weighting.create("fixed", 2, primary=[2])
     with pytest.raises(ValueError, match="expects 2 losses"):
         method.backward([torch.zeros((), requires_grad=True)], [])
+
+
+@pytest.mark.parametrize("name, settings", [("olaux", {"log_losses": False}), ("gradnorm", {})])
+def test_per_task_gradients_are_reused_for_the_step(name, settings):
+    """The step's shared gradient is assembled from the per-task gradients ``update`` computed:
+    the same gradient as a plain backward of Σ wᵢLᵢ, with one pass per task through the trunk."""
+    torch.manual_seed(0)
+    trunk, heads = nn.Linear(4, 3), nn.ModuleList(nn.Linear(3, 1) for _ in range(3))
+    x = torch.randn(8, 4)
+    passes = []
+    trunk.weight.register_hook(lambda grad: passes.append(1))
+    method = weighting.create(name, 3, primary=[0], **settings)
+    features = torch.tanh(trunk(x))
+    losses = [(head(features) - k).pow(2).mean() for k, head in enumerate(heads)]
+    used = method.loss_weights().clone()
+    method.backward(losses, list(trunk.parameters()), task_params=list(heads.parameters()))
+    assert len(passes) == 3
+    reused = [p.grad.clone() for p in [*trunk.parameters(), *heads.parameters()]]
+
+    trunk.zero_grad(), heads.zero_grad()
+    features = torch.tanh(trunk(x))
+    losses = [(head(features) - k).pow(2).mean() for k, head in enumerate(heads)]
+    sum(w * loss for w, loss in zip(used, losses, strict=True)).backward()
+    plain = [p.grad for p in [*trunk.parameters(), *heads.parameters()]]
+    for got, expected in zip(reused, plain, strict=True):
+        torch.testing.assert_close(got, expected)

@@ -11,7 +11,8 @@ evaluation, logging and checkpoints. To add a method:
    network, such as training an agent), ``after_step`` (work after each main-network step, such
    as a meta-update), ``after_epoch`` (per-epoch work and logs) and ``state_dict`` /
    ``load_state_dict`` for any state of its own (settings from ``config.method_params`` through
-   ``method_params``);
+   ``method_params``), and ``minimum_passes`` when it does more than the main network's steps
+   (its algorithmic minimum, which the benchmark divides the measured cost by);
 3. import the module in ``auxbench/methods/__init__.py`` and add one test.
 """
 
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from auxbench.config import ConfigError
+from auxbench.passes import Passes
 
 if TYPE_CHECKING:
     from auxbench.config import TrainConfig
@@ -93,6 +95,12 @@ class Method:
     def after_epoch(self, epoch: int) -> dict[str, float]:
         """Per-epoch work once the main network's epoch is done; returns values to log."""
         return {}
+
+    def minimum_passes(self, step: Passes) -> Passes:
+        """The least one training step of the main network costs with this method, in passes of
+        the main network (``auxbench.passes``), given what the ``step`` itself costs under the
+        run's weighting: just the step, for methods that only add heads and losses."""
+        return step
 
     def state_dict(self) -> dict[str, Any]:
         """The method's own state (networks, optimisers, counters) for checkpoints."""

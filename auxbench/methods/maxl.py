@@ -40,6 +40,7 @@ from auxbench.hierarchy import negative_batch_entropy
 from auxbench.losses import weighted_focal_loss
 from auxbench.methods.base import Batch, Method, endless, method_params, register
 from auxbench.methods.labels import GeneratedLabels, LabelNetwork
+from auxbench.passes import Passes
 
 if TYPE_CHECKING:
     from auxbench.train import Trainer
@@ -316,6 +317,22 @@ class MaxlMethod(Method):
         if self.params["meta_split"] == "train":
             return self.trainer.batches()
         return self.trainer.batches(self.trainer.val_split, self._meta_shuffle, self._meta_augment)
+
+    def minimum_passes(self, step: Passes) -> Passes:
+        """The step, the label network's forward for its labels, and the generator's share: per
+        generator step, the label network's forward and backward and, on the main network, a
+        gradient with its graph (forward, backward), a forward and backward at θ' and either the
+        double backward through the first gradient (exact) or two forwards at θ ± εd (first
+        order). One generator step per training step, except a generator epoch over the validation
+        split after each training epoch: len(val) / len(train) of one."""
+        if self.first_order:
+            generator = Passes(forward=5, backward=3)
+        else:
+            generator = Passes(forward=4, backward=4)
+        share = 1.0
+        if self.params["interleave"] == "epoch" and self.params["meta_split"] == "val":
+            share = len(self.trainer.val_split) / len(self.trainer.train_split)
+        return step + Passes(inference=1) + share * generator
 
     # --- per-epoch logs --------------------------------------------------------------------------
 

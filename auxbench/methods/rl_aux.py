@@ -34,6 +34,7 @@ from stable_baselines3 import PPO
 
 from auxbench.losses import weighted_focal_loss
 from auxbench.methods.base import Batch, Method, method_params, register
+from auxbench.passes import Passes
 from auxbench.rl.env import MODES, RESETS, AuxLabelEnv, EnvSettings, LabelStats, weight_of_bin
 from auxbench.rl.policy import AuxLabelPolicy
 
@@ -141,6 +142,16 @@ class RlAuxMethod(Method):
             device=trainer.device,
             verbose=0,  # no seed: the trainer seeded the global streams, the env has its own
         )
+
+    def minimum_passes(self, step: Passes) -> Passes:
+        """Per training step, one step in each mode. Train-Agent: the agent labels the batch
+        (inference), the main network steps, the reward evaluates the main network and the agent
+        on B_R images (2 × B_R / B_T inference), and PPO runs ``ppo_epochs`` forward and backward
+        passes of the agent over every labelled image. Train-Main: the agent's labels (inference)
+        and the step. The agent's backbone mirrors the main network's."""
+        ppo = self.params["ppo_epochs"] * Passes(forward=1, backward=1)
+        reward = 2 * self.params["reward_batch_size"] / self.config.batch_size
+        return 2 * step + ppo + Passes(inference=2 + reward)
 
     # --- Train-Agent mode ------------------------------------------------------------------------
 

@@ -37,9 +37,10 @@ validation formulation of Eq. 3, which the paper found to learn similar weights.
 caller's choice through ``MetaStep.meta_batch``; passing the step's own batch is the slightly worse
 "No swapping" ablation of Table 4.
 
-Extra cost per step: a forward and backward of all tasks at θ on the batch, a forward and backward
-of the primary tasks at θ' on the meta batch, and two forwards at θ ± εd, all through
-``MetaStep.task_losses``, which must therefore have no side effects (e.g. copy BatchNorm buffers).
+Extra cost per step: a backward of all tasks at θ on the batch (the virtual step's gradient, on the
+step's own forward), a forward and backward of the primary tasks at θ' on the meta batch, and two
+forwards at θ ± εd, these through ``MetaStep.task_losses``, which must therefore have no side
+effects (e.g. copy BatchNorm buffers).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from typing import Any
 
 import torch
 
+from auxbench.passes import Passes
 from auxbench.weighting.base import (
     GradientMethod,
     MetaStep,
@@ -99,16 +101,20 @@ class AutoLambda(Weighting):
         shared_params: Sequence[torch.Tensor],
         meta: MetaStep | None,
     ) -> None:
-        """One Adam step on λ along ``hypergradient(meta)``."""
-        self.weights.grad = self.hypergradient(meta).to(self.weights)
+        """One Adam step on λ along ``hypergradient(meta, losses)``."""
+        self.weights.grad = self.hypergradient(meta, losses).to(self.weights)
         self.optimizer.step()
         self.weights.grad = None
 
-    def hypergradient(self, meta: MetaStep) -> torch.Tensor:
+    def hypergradient(
+        self, meta: MetaStep, losses: Sequence[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """∂/∂λ of the primary meta loss after the virtual step, by central finite difference
-        (one value per task, on the parameters' device and dtype); records ``meta_loss``."""
+        (one value per task, on the parameters' device and dtype); records ``meta_loss``.
+        ``losses``: the step's task losses at θ on ``meta.batch``, if already computed (see
+        ``virtual_step``)."""
         trainable = _trainable(meta)
-        ahead = self.virtual_step(meta)
+        ahead = self.virtual_step(meta, losses)
         for name in trainable:
             ahead[name].requires_grad_()
         meta_loss = sum(self._task_losses(meta, ahead, meta.meta_batch)[i] for i in self.primary)
@@ -130,16 +136,25 @@ class AutoLambda(Weighting):
         self.meta_loss = float(meta_loss.detach())
         return -meta.lr * difference / (2 * eps)
 
-    def virtual_step(self, meta: MetaStep) -> Params:
+    def virtual_step(self, meta: MetaStep, losses: Sequence[torch.Tensor] | None = None) -> Params:
         """θ' = θ − lr (momentum · buf + ∇θ Σᵢ λᵢ Lᵢ(θ, batch) + wd · θ), detached; parameters
-        that do not require gradients stay where they are."""
+        that do not require gradients stay where they are. The step's own ``losses`` (computed
+        from ``meta.params`` on ``meta.batch``, their graph kept) save a forward pass; without
+        them the losses are evaluated through ``meta.task_losses``."""
         trainable = _trainable(meta)
-        params = {name: p.detach() for name, p in meta.params.items()}
-        for name in trainable:
-            params[name].requires_grad_()
-        total = self.weighted_total(self._task_losses(meta, params, meta.batch))
+        if losses is None:
+            params = {
+                name: p.detach().requires_grad_(name in trainable)
+                for name, p in meta.params.items()
+            }
+            losses = self._task_losses(meta, params, meta.batch)
+        else:
+            params = meta.params
         grads = torch.autograd.grad(
-            total, [params[name] for name in trainable], materialize_grads=True
+            self.weighted_total(losses),
+            [params[name] for name in trainable],
+            retain_graph=True,
+            materialize_grads=True,
         )
         buffers = meta.momentum_buffers or {}
         ahead = {name: p.detach() for name, p in params.items()}
@@ -149,6 +164,16 @@ class AutoLambda(Weighting):
                 step = step + meta.momentum * buffers[name]
             ahead[name] = ahead[name] - meta.lr * step
         return ahead
+
+    def minimum_passes(self) -> Passes:
+        """The step's forward and backward, the virtual step's backward, a forward and backward at
+        θ', two forwards at θ ± εd; a gradient method needs per-task backwards for the step."""
+        look_ahead = Passes(forward=3, backward=2)
+        return look_ahead + (
+            Passes(forward=1, backward=1)
+            if self.gradient is None
+            else Passes(forward=1, task_backward=self.n_tasks)
+        )
 
     def _task_losses(self, meta: MetaStep, params: Params, batch: Any) -> list[torch.Tensor]:
         losses = list(meta.task_losses(params, batch))

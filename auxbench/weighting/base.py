@@ -33,6 +33,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from auxbench.passes import TRAINING_STEP, Passes
+
 Params = dict[str, torch.Tensor]
 
 
@@ -126,6 +128,7 @@ class Weighting:
         self.auxiliary = tuple(i for i in range(n_tasks) if i not in primary)
         self.gradient = gradient
         self.weights = self.initial_weights()
+        self.step_gradients: torch.Tensor | None = None  # see ``shared_gradients``
 
     def initial_weights(self) -> torch.Tensor:
         """The weights before any update: one per task."""
@@ -164,6 +167,22 @@ class Weighting:
     ) -> None:
         """Update ``self.weights`` before this step's backward (nothing for fixed weights)."""
 
+    def shared_gradients(
+        self, losses: Sequence[torch.Tensor], shared: Sequence[torch.Tensor]
+    ) -> torch.Tensor:
+        """``task_gradients(losses, shared)`` of this step's (unweighted) losses, kept so that
+        the step's own backward combines them instead of running another pass through the shared
+        parameters. For ``update`` implementations that need the per-task gradients."""
+        self.step_gradients = task_gradients(losses, shared)
+        return self.step_gradients
+
+    def minimum_passes(self) -> Passes:
+        """The least one step needs (``auxbench.passes``): a forward and a backward; one task
+        backward per task when a gradient method combines the per-task gradients."""
+        if self.gradient is None:
+            return TRAINING_STEP
+        return Passes(forward=1, task_backward=self.n_tasks)
+
     def loss_weights(self) -> torch.Tensor:
         """The factors the losses are multiplied by in this step's backward."""
         return self.weights
@@ -179,14 +198,20 @@ class Weighting:
         shared: Sequence[torch.Tensor],
         task_params: Sequence[torch.Tensor] | None,
     ) -> torch.Tensor:
-        """Backward of Σ wᵢ Lᵢ, the shared parameters' part combined by the gradient method."""
+        """Backward of Σ wᵢ Lᵢ, the shared parameters' part combined by the gradient method
+        (summed without one), from the per-task gradients ``update`` kept when it did."""
         total = self.weighted_total(losses)
-        if self.gradient is None:
+        grads, self.step_gradients = self.step_gradients, None
+        if self.gradient is None and grads is None:
             total.backward()
             return total.detach()
         weights = self.loss_weights()
-        weighted = [weights[i].to(loss.device) * loss for i, loss in enumerate(losses)]
-        combined = self.gradient.combine(task_gradients(weighted, shared))
+        if grads is None:
+            weighted = [weights[i].to(loss.device) * loss for i, loss in enumerate(losses)]
+            grads = task_gradients(weighted, shared)
+        else:
+            grads = grads * weights.detach().to(grads).unsqueeze(1)
+        combined = grads.sum(dim=0) if self.gradient is None else self.gradient.combine(grads)
         if task_params is not None:
             others = [p for p in (*task_params, *self.parameters()) if p.requires_grad]
             if others:

@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from auxbench.weighting.base import GradientMethod, MetaStep, Weighting, register, task_gradients
+from auxbench.passes import Passes
+from auxbench.weighting.base import GradientMethod, MetaStep, Weighting, register
 
 
 @register
@@ -78,7 +79,7 @@ class GradNorm(Weighting):
             self.initial_losses = values.clone()
         relative = values / self.initial_losses
         rates = relative / relative.mean()
-        norms = task_gradients(losses, shared_params).norm(dim=1).to(self.weights)
+        norms = self.shared_gradients(losses, shared_params).norm(dim=1).to(self.weights)
         weights = self.weights.detach().requires_grad_()  # shares memory with self.weights
         grad_norms = weights.abs() * norms  # ‖∇_W wᵢLᵢ‖ = |wᵢ|·‖∇_W Lᵢ‖
         target = (grad_norms.mean() * rates**self.alpha).detach()
@@ -86,6 +87,10 @@ class GradNorm(Weighting):
         self.optimizer.step()
         with torch.no_grad():
             self.weights.mul_(self.n_tasks / self.weights.sum())
+
+    def minimum_passes(self) -> Passes:
+        """A forward and one task backward per task (the norms need them; the step reuses them)."""
+        return Passes(forward=1, task_backward=self.n_tasks)
 
     def loss_weights(self) -> torch.Tensor:
         """wᵢ(t): the weights from before this step's GradNorm update."""

@@ -31,8 +31,9 @@ No clamp: Algorithm 1 projects w nowhere, so a weight may become negative (the t
 ascended, which for §5.1's adversarial L₂ = −L₀ helps the main task). The paper gives no value for
 β; the default 1e-3 is ours and should be tuned to the scale of the dot products.
 
-Extra cost per step: one backward pass through the shared parameters per auxiliary task plus one
-for the main loss (the graph is kept for the step's own backward).
+Extra cost per step: one backward pass through the shared parameters per task instead of the
+step's single backward; the step's shared gradient Σᵢ wᵢ∇Lᵢ is assembled from those per-task
+gradients (``Weighting.shared_gradients``), so only the heads get one more, small, backward.
 """
 
 from __future__ import annotations
@@ -42,13 +43,8 @@ from typing import Any
 
 import torch
 
-from auxbench.weighting.base import (
-    GradientMethod,
-    MetaStep,
-    Weighting,
-    register,
-    task_gradients,
-)
+from auxbench.passes import Passes
+from auxbench.weighting.base import GradientMethod, MetaStep, Weighting, register
 
 
 @register
@@ -116,10 +112,14 @@ class OlAux(Weighting):
         meta: MetaStep | None,
     ) -> None:
         """Add this step's ∇L_main·∇L_aux,i (on the shared parameters) to the running sum."""
-        main = sum(losses[i] for i in self.primary)
-        grads = task_gradients([main, *(losses[i] for i in self.auxiliary)], shared_params)
-        self.alignment = (grads[1:] @ grads[0]).detach().to("cpu", torch.float64)
+        grads = self.shared_gradients(losses, shared_params)
+        main = grads[list(self.primary)].sum(dim=0)
+        self.alignment = (grads[list(self.auxiliary)] @ main).detach().to("cpu", torch.float64)
         self.alignment_sum += self.alignment
+
+    def minimum_passes(self) -> Passes:
+        """A forward and one task backward per task (the step reuses the per-task gradients)."""
+        return Passes(forward=1, task_backward=self.n_tasks)
 
     def logs(self) -> dict[str, float]:
         """The weights and the last step's alignment ∇L_main·∇L_aux,i (``alignment_<i>``)."""
