@@ -237,6 +237,7 @@ def method_costs(
     repeats: int,
     device: str = "auto",
     width: float = 1.0,
+    data_root: str | None = None,
 ) -> list[dict[str, Any]]:
     """Per method, side by side: median wall time per epoch and per step, the ratio to
     ``single``, the algorithmic minimum (``Method.minimum_passes``) in passes and in seconds (at
@@ -251,7 +252,9 @@ def method_costs(
     rounds; peak memory is read in one more epoch each (``peak_memory_mib``), outside them.
     """
     specs = ["single", *(spec for spec in dict.fromkeys(methods) if spec != "single")]
-    base = TrainConfig(dataset=dataset, model=model, device=device, epochs=1, width=width)
+    base = TrainConfig(
+        dataset=dataset, model=model, device=device, epochs=1, width=width, data_root=data_root
+    )
     base.train_limit = steps * base.batch_size
     data = load(dataset, root=base.data_root, val_fraction=base.val_fraction, seed=base.seed)
     trainers = {}
@@ -329,12 +332,13 @@ def scaling(
     steps: int,
     repeats: int,
     device: str = "auto",
+    data_root: str | None = None,
 ) -> list[dict[str, Any]]:
     """``method_costs`` at each channel ``width`` of the main network (one run per width)."""
     return [
         row
         for width in widths
-        for row in method_costs(dataset, model, methods, steps, repeats, device, width)
+        for row in method_costs(dataset, model, methods, steps, repeats, device, width, data_root)
     ]
 
 

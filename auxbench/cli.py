@@ -33,6 +33,7 @@ TRAIN_FLAGS = {
     "schedule": str,
     "loss": str,
     "train_limit": int,
+    "eval_limit": int,
     "patience": int,
     "device": str,
     "data_root": str,
@@ -101,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--figures", type=Path, required=True)
     report.add_argument("--config", type=Path, required=True, help="the resolved workflow config")
     report.add_argument("--captions", type=Path, default=Path("workflow/report"))
+    report.add_argument(
+        "--bench", type=Path, help="a folder of `auxbench bench --out` tables to include"
+    )
     report.add_argument("--out", type=Path, required=True)
     report.set_defaults(run=_report)
 
@@ -124,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=60, help="training steps per repetition")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--device", default="auto")
+    bench.add_argument("--data-root", help="data root (default: $AUXBENCH_DATA or ./data/raw)")
     bench.add_argument(
         "--methods",
         help="comma-separated methods (or variants NAME/KEY=VALUE..., e.g. "
@@ -206,7 +211,17 @@ def _report(args: argparse.Namespace) -> int:
 
     figures = sorted(args.figures.glob("*.png"))
     config = read_yaml(args.config)
-    print(write_report(args.tables, figures, config, environment_info(), args.out, args.captions))
+    print(
+        write_report(
+            args.tables,
+            figures,
+            config,
+            environment_info(),
+            args.out,
+            args.captions,
+            args.bench,
+        )
+    )
     return 0
 
 
@@ -256,18 +271,20 @@ def _bench(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    setting = (args.dataset, args.model)
+    setting = {"device": args.device, "data_root": args.data_root}
     if args.methods:
+        methods = _names(args.methods)
         rows = bench.method_costs(
-            *setting, _names(args.methods), args.steps, args.repeats, args.device
+            args.dataset, args.model, methods, args.steps, args.repeats, **setting
         )
         print(bench.format_costs(rows))
         if args.out:
             bench.write_rows(args.out / "costs", rows)
     if args.scaling:
         widths = [_width(value) for value in _names(args.widths)]
+        methods = _names(args.scaling)
         rows = bench.scaling(
-            *setting, _names(args.scaling), widths, args.steps, args.repeats, args.device
+            args.dataset, args.model, methods, widths, args.steps, args.repeats, **setting
         )
         print(bench.format_scaling(rows))
         if args.out:

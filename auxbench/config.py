@@ -52,6 +52,7 @@ class TrainConfig:
     focal_gamma: float = 2.0
     val_fraction: float = 0.1
     train_limit: int | None = None  # a seeded random subset of the training split, for quick runs
+    eval_limit: int | None = None  # the same random subset of so many val and test images each
     patience: int | None = None
     augment: bool = True
     device: str = "auto"
@@ -102,8 +103,9 @@ class TrainConfig:
             raise ConfigError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        if self.train_limit is not None:
-            _at_least("train_limit", self.train_limit, 1)
+        for name in ("train_limit", "eval_limit"):
+            if getattr(self, name) is not None:
+                _at_least(name, getattr(self, name), 1)
         if self.patience is not None:
             _at_least("patience", self.patience, 1)
         if self.noise_classes is not None:

@@ -82,8 +82,8 @@ class MultiDomainTrainer(TrainingLoop):
             return [on_device(pick(domain), mean, std, self.device) for domain in dataset.domains]
 
         self.train_splits = splits(lambda d: limited(d.train, config.train_limit, config.seed))
-        self.val_splits = splits(lambda d: d.val)
-        self.test_splits = splits(lambda d: d.test)
+        self.val_splits = splits(lambda d: limited(d.val, config.eval_limit))
+        self.test_splits = splits(lambda d: limited(d.test, config.eval_limit))
         self.iterations = math.ceil(max(map(len, self.train_splits)) / config.batch_size)
 
         self.model = build_multidomain_model(

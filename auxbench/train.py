@@ -97,7 +97,10 @@ def on_device(
     return TensorSplit(images, split.labels.to(device), aux)
 
 
-def limited(split: Split, limit: int | None, seed: int) -> Split:
+EVALUATION_SUBSET_SEED = 0  # every run with an ``eval_limit`` scores the same images
+
+
+def limited(split: Split, limit: int | None, seed: int = EVALUATION_SUBSET_SEED) -> Split:
     """A seeded random subset of ``limit`` examples of ``split`` (all of it when None or more)."""
     if limit is None or limit >= len(split):
         return split
@@ -448,8 +451,8 @@ class Trainer(TrainingLoop):
             )
         self.dataset = dataset
         self.train_split = self._on_device(limited(dataset.train, config.train_limit, config.seed))
-        self.val_split = self._on_device(dataset.val)
-        self.test_split = self._on_device(dataset.test)
+        self.val_split = self._on_device(limited(dataset.val, config.eval_limit))
+        self.test_split = self._on_device(limited(dataset.test, config.eval_limit))
 
         self.method = create_method(config.method, config, dataset)
         self.noise = None

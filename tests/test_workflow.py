@@ -51,12 +51,17 @@ def copy_project(tmp_path, config):
 
 
 def expected_training_jobs(config):
+    """Counted from the config's text: λ fans out for fixed weights (with or without a gradient
+    method) of a method that uses λ or has the noise task."""
     grid = yaml.safe_load(Path(config).read_text())
-    per_dataset = sum(
-        len(grid["lams"]) if METHODS[method].uses_lambda and weighting == "fixed" else 1
-        for method in grid["methods"]
-        for weighting in grid.get("weightings", ["fixed"])
-    )
+    weightings = grid.get("weightings", ["fixed"])
+    per_dataset = 0
+    for method in grid["methods"]:
+        name, _, noise = method.partition("+")
+        listed = weightings.get(method, ["fixed"]) if isinstance(weightings, dict) else weightings
+        for weighting in listed:
+            fans_out = weighting.split("+")[0] == "fixed" and (METHODS[name].uses_lambda or noise)
+            per_dataset += len(grid["lams"]) if fans_out else 1
     return len(grid["datasets"]) * per_dataset * len(grid["seeds"])
 
 
@@ -100,9 +105,12 @@ def test_bad_config_fails_naming_the_key(tmp_path):
 
 
 def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
-    project = copy_project(tmp_path, SYNTHETIC)
+    bench = {"methods": ["human"], "steps": 2, "repeats": 1}
+    project = copy_project(tmp_path, {**SYNTHETIC, "bench": bench})
     run([BIN / "snakemake", "--cores", "2"], cwd=project)
     results = project / "results"
+    costs = pd.read_csv(results / "bench" / "costs.csv")
+    assert list(costs["method"]) == ["single", "human"] and (costs["vs_minimum"] > 0).all()
     runs = pd.read_csv(results / "tables" / "runs.csv")
     assert len(runs) == expected_training_jobs(project / "config" / "config.yaml") == 6
     summary = pd.read_csv(results / "tables" / "summary.csv")
@@ -111,6 +119,7 @@ def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
     assert {"curves_synthetic.png", "accuracy_synthetic.png", "lambda_synthetic.png"} <= figures
     html = (results / "report" / "index.html").read_text()
     assert 'id="summary"' in html and "data:image/png;base64," in html
+    assert "<h2>Cost</h2>" in html and "vs_minimum" in html
     assert (project / "data" / "prepared" / "synthetic.json").is_file()
     run([BIN / "snakemake", "--cores", "1", "--report", "snakemake-report.zip"], cwd=project)
     assert (project / "snakemake-report.zip").stat().st_size > 0

@@ -37,6 +37,8 @@ DEFAULT_CAPTIONS = {
     "lambda": "Test accuracy at the best validation epoch against λ (log-2 axis), mean ± 95% "
     "t-CI; the dashed line is the single-task mean.",
     "time": "Training wall time per run; bar: mean over seeds, dots: individual seeds.",
+    "bench": "What each method costs per step and epoch, against single and against its "
+    "algorithmic minimum in passes of the main network, and its peak memory (auxbench bench).",
 }
 TITLES = {
     "curves": "Learning curves",
@@ -85,8 +87,12 @@ def write_report(
     environment: dict,
     out_path: Path,
     captions_dir: Path | None = None,
+    bench_dir: Path | None = None,
 ) -> Path:
     """Write the self-contained HTML report to ``out_path`` (atomically) and return the path.
+
+    ``bench_dir``: where ``auxbench bench --out`` wrote its tables (``costs.csv`` and, with the
+    scaling series, ``scaling.csv``), shown in a "Cost" section.
 
     Captions come from ``captions_dir/<kind>.rst`` when present (``kind`` is the figure name's
     prefix before ``_``, or ``workflow``/``summary`` for the intro and table), else built-ins.
@@ -125,6 +131,7 @@ def write_report(
         "</details>",
         "<h2>Figures</h2>",
         *(_figure(path, caption(path.stem.partition("_")[0])) for path in figures),
+        *_bench_section(bench_dir, caption("bench")),
         "<h2>Configuration</h2>",
         f"<pre>{_e(config_text)}</pre>",
         "<h2>Environment</h2>",
@@ -135,6 +142,24 @@ def write_report(
     out_path = Path(out_path)
     atomic.write_text(out_path, page.encode("ascii", "xmlcharrefreplace").decode("ascii"))
     return out_path
+
+
+def _bench_section(bench_dir: Path | None, caption: str) -> list[str]:
+    """The "Cost" section: the benchmark's tables, if it wrote any."""
+    if bench_dir is None:
+        return []
+    tables = [Path(bench_dir) / f"{name}.csv" for name in ("costs", "scaling")]
+    tables = [path for path in tables if path.exists()]
+    if not tables:
+        raise FileNotFoundError(
+            f"no costs.csv or scaling.csv in {bench_dir} (auxbench bench --out)"
+        )
+    parts = ["<h2>Cost</h2>", _paragraphs(caption)]
+    for path in tables:
+        frame = pd.read_csv(path)
+        setting = frame.pop("setting").iloc[0] if "setting" in frame else ""
+        parts += [f'<p class="note">{_e(path.stem)}: {_e(setting)}</p>', _table(frame)]
+    return parts
 
 
 def rst_to_text(source: str) -> str:

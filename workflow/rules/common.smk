@@ -60,3 +60,37 @@ def data_flags(wildcards):
     if wildcards.dataset in config["checksums"]:
         flags.append(f"--expect {config['checksums'][wildcards.dataset]}")
     return " ".join(flags)
+
+
+def bench_tables(extension="csv"):
+    """The benchmark's tables (none when the config has no `bench` section)."""
+    if "bench" not in config:
+        return []
+    tables = ["costs"] + (["scaling"] if config["bench"]["scaling"] else [])
+    return [f"{RESULTS}/bench/{table}.{extension}" for table in tables]
+
+
+def bench_scaling_output():
+    """The scaling table as a named output, when the config asks for the scaling series."""
+    if not config["bench"]["scaling"]:
+        return {}
+    path = f"{RESULTS}/bench/scaling.csv"
+    return {"scaling": report(path, caption="../report/bench.rst", category="Cost")}
+
+
+def bench_flags(wildcards):
+    """`auxbench bench` flags from the config's `bench` section."""
+    bench = config["bench"]
+    dataset = bench.get("dataset", config["datasets"][0])
+    flags = [
+        f"--dataset {shlex.quote(dataset)}",
+        f"--model {shlex.quote(config['train'].get('model', 'small'))}",
+        f"--methods {shlex.quote(','.join(bench['methods']))}",
+        f"--steps {bench['steps']} --repeats {bench['repeats']}",
+    ]
+    if bench["scaling"]:
+        flags.append(f"--scaling {shlex.quote(','.join(bench['scaling']))}")
+        flags.append(f"--widths {','.join(str(width) for width in bench['widths'])}")
+    if config.get("data_root"):
+        flags.append(f"--data-root {shlex.quote(config['data_root'])}")
+    return " ".join(flags)

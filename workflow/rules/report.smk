@@ -63,12 +63,18 @@ rule report:
         tables=rules.aggregate.output.summary,
         figures=rules.plots.output,
         config=rules.resolved_config.output,
+        bench=bench_tables(),
     output:
         f"{RESULTS}/report/index.html",
     log:
         f"{RESULTS}/logs/report.log",
     conda:
         "../envs/auxbench.yaml"
+    params:
+        bench=lambda wildcards, input: (
+            f"--bench $(dirname {input.bench[0]})" if input.bench else ""
+        ),
     shell:
         "auxbench report --tables $(dirname {input.tables}) --figures {input.figures}"
-        " --config {input.config} --captions workflow/report --out {output} > {log} 2>&1"
+        " --config {input.config} --captions workflow/report {params.bench}"
+        " --out {output} > {log} 2>&1"
