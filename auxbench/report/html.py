@@ -25,7 +25,7 @@ import yaml
 from auxbench import io as atomic
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "seaborn", "snakemake", "auxbench")
-INTEGER_COLUMNS = {"seed", "n_seeds", "best_epoch", "epochs_run", "epoch"}
+INTEGER_COLUMNS = {"seed", "n_seeds", "best_epoch", "epochs_run", "epoch", "reached"}
 DEFAULT_CAPTIONS = {
     "workflow": "Results of the auxbench benchmark: every method trained on the same splits "
     "with several seeds. Test accuracy is read at the epoch with the best validation accuracy.",
@@ -37,12 +37,21 @@ DEFAULT_CAPTIONS = {
     "lambda": "Test accuracy at the best validation epoch against λ (log-2 axis), mean ± 95% "
     "t-CI; the dashed line is the single-task mean.",
     "time": "Training wall time per run; bar: mean over seeds, dots: individual seeds.",
+    "rl": "A2C from pixels with auxiliary tasks on its shared encoder, per environment and "
+    "weighting method: normalised area under the return-vs-steps curve (the mean return over "
+    "training), environment steps to reach the return threshold (over the seeds that reached it) "
+    "and the final return; mean and 95% t-CI half-width over seeds.",
+    "rlreturn": "Episode return against environment steps; line: mean over seeds, band: 95% t-CI; "
+    "dashed: the return threshold.",
+    "rlweights": "OL-AUX's auxiliary task weights over training, mean over seeds.",
 }
 TITLES = {
     "curves": "Learning curves",
     "accuracy": "Test accuracy",
     "lambda": "λ ablation",
     "time": "Wall time",
+    "rlreturn": "RL: return vs environment steps",
+    "rlweights": "RL: learned auxiliary weights",
 }
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222;
@@ -85,8 +94,12 @@ def write_report(
     environment: dict,
     out_path: Path,
     captions_dir: Path | None = None,
+    rl_tables: Path | None = None,
 ) -> Path:
     """Write the self-contained HTML report to ``out_path`` (atomically) and return the path.
+
+    With ``rl_tables`` (a directory holding ``rl_summary.csv``) a section on the RL track follows
+    the summary.
 
     Captions come from ``captions_dir/<kind>.rst`` when present (``kind`` is the figure name's
     prefix before ``_``, or ``workflow``/``summary`` for the intro and table), else built-ins.
@@ -123,6 +136,7 @@ def write_report(
         f"<details><summary>All runs ({len(runs)})</summary>",
         _table(runs, table_id="runs"),
         "</details>",
+        *_rl_section(rl_tables, caption("rl")),
         "<h2>Figures</h2>",
         *(_figure(path, caption(path.stem.partition("_")[0])) for path in figures),
         "<h2>Configuration</h2>",
@@ -135,6 +149,17 @@ def write_report(
     out_path = Path(out_path)
     atomic.write_text(out_path, page.encode("ascii", "xmlcharrefreplace").decode("ascii"))
     return out_path
+
+
+def _rl_section(rl_tables: Path | None, caption: str) -> list[str]:
+    if rl_tables is None:
+        return []
+    summary = pd.read_csv(Path(rl_tables) / "rl_summary.csv")
+    return [
+        "<h2>Reinforcement learning from pixels</h2>",
+        _paragraphs(caption),
+        _table(summary, table_id="rl-summary"),
+    ]
 
 
 def rst_to_text(source: str) -> str:
