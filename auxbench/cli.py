@@ -99,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="the self-contained HTML report")
     report.add_argument("--tables", type=Path, required=True)
     report.add_argument(
-        "--figures", type=Path, nargs="+", required=True, help="directories of figures"
+        "--figures",
+        type=Path,
+        nargs="+",
+        action="extend",
+        required=True,
+        help="directories of figures (repeatable)",
     )
     report.add_argument("--rl-tables", type=Path, help="directory of the RL track's tables")
     report.add_argument("--config", type=Path, required=True, help="the resolved workflow config")

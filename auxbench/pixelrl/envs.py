@@ -27,7 +27,7 @@ CATCH_ID = "auxbench/PixelCatch-v0"
 class PixelCatch(gym.Env):
     """Catch the falling ball, seen as a small grey image (see the module doc)."""
 
-    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"]}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array"], "render_fps": 10}
     BALL, PADDLE = 255, 128
 
     def __init__(self, rows: int = 8, columns: int = 5, scale: int = 2, render_mode=None):

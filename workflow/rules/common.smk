@@ -1,4 +1,5 @@
 import json
+import os
 import shlex
 
 from auxbench.grid import (
@@ -18,6 +19,7 @@ wildcard_constraints:
     weighting="[^/]+",
     lam="[^/]+",
     seed="[0-9]+",
+    env="[^/]+",
 
 
 PREPARED = config["prepared"]

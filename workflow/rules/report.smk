@@ -63,12 +63,24 @@ rule report:
         tables=rules.aggregate.output.summary,
         figures=rules.plots.output,
         config=rules.resolved_config.output,
+        rl=(
+            [rules.rl_aggregate.output.summary, rules.rl_aggregate.output.figures]
+            if RL
+            else []
+        ),
     output:
         f"{RESULTS}/report/index.html",
     log:
         f"{RESULTS}/logs/report.log",
     conda:
         "../envs/auxbench.yaml"
+    params:
+        rl=lambda wildcards, input: (
+            f"--rl-tables $(dirname {input.rl[0]}) --figures {input.rl[1]}"
+            if RL
+            else ""
+        ),
     shell:
         "auxbench report --tables $(dirname {input.tables}) --figures {input.figures}"
-        " --config {input.config} --captions workflow/report --out {output} > {log} 2>&1"
+        " {params.rl} --config {input.config} --captions workflow/report --out {output}"
+        " > {log} 2>&1"
