@@ -68,13 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     for flag, kind in TRAIN_FLAGS.items():
         train.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind)
     train.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set any TrainConfig key (VALUE is read as YAML); repeatable",
-    )
+    _add_set(train, "TrainConfig")
     train.add_argument("--out", type=Path, required=True, help="directory for the run's results")
     train.set_defaults(run=_train)
 
@@ -143,13 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     rl_train.add_argument("--method", help="none, balance, gcs, olaux1 or olaux5")
     rl_train.add_argument("--seed", type=int)
     rl_train.add_argument("--steps", type=int, help="environment steps")
-    rl_train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set any RLConfig key (VALUE is read as YAML); repeatable",
-    )
+    _add_set(rl_train, "RLConfig")
     rl_train.add_argument("--out", type=Path, required=True, help="directory for the run")
     rl_train.set_defaults(run=_rl_train)
 
@@ -159,6 +147,16 @@ def _parser() -> argparse.ArgumentParser:
     rl_aggregate.add_argument("--figures", type=Path, required=True)
     rl_aggregate.set_defaults(run=_rl_aggregate)
     return parser
+
+
+def _add_set(parser: argparse.ArgumentParser, config: str) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"set any {config} key (VALUE is read as YAML); repeatable",
+    )
 
 
 def _settings(pairs: list[str]) -> dict[str, Any]:

@@ -66,11 +66,7 @@ def _returns(curves: pd.DataFrame, threshold: float, palette: dict) -> Figure:
         ax=ax,
     )
     ax.axhline(threshold, color="0.4", linestyle="--", linewidth=1, label="threshold")
-    ax.set(
-        title="Episode return (mean of the last episodes; mean over seeds, band: 95% t-CI)",
-        xlabel="environment steps",
-        ylabel="return",
-    )
+    ax.set(title="Episode return (mean over seeds, band: 95% t-CI)", xlabel="environment steps")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     return fig

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from auxbench import io as atomic
-from auxbench.config import ConfigError, _at_least, _choice
+from auxbench.config import ConfigError, _at_least, _choice, build_validated
 from auxbench.pixelrl.a2c import AuxA2C, SmallCNN
 from auxbench.pixelrl.envs import ENVS, env_spec, make_env
 from auxbench.pixelrl.metrics import area_under_curve, steps_to_threshold
@@ -53,6 +53,7 @@ class RLConfig:
     seed: int = 0
     steps: int = 20000
     tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    # A2C
     n_envs: int = 16
     n_steps: int = 5
     lr: float = 7e-4
@@ -61,7 +62,9 @@ class RLConfig:
     ent_coef: float = 0.01
     vf_coef: float = 0.25
     max_grad_norm: float = 0.5
+    # OL-AUX's β (OL-AUX-1 uses β/5)
     beta: float = 0.01
+    # the curve: points, episodes averaged per point, the return threshold (default: the env's)
     curve_points: int = 50
     window: int = 20
     threshold: float | None = None
@@ -97,17 +100,9 @@ class RLConfig:
         return env_spec(self.env).threshold if self.threshold is None else self.threshold
 
 
-RL_KEYS = tuple(f.name for f in fields(RLConfig))
-
-
 def make_rl_config(values: dict[str, Any], source: str = "rl config") -> RLConfig:
     """Build and validate an ``RLConfig`` from a dict, refusing unknown keys."""
-    unknown = sorted(set(values) - set(RL_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(RL_KEYS)}"
-        )
-    return RLConfig(**values).validate()
+    return build_validated(RLConfig, values, source)
 
 
 def build_model(config: RLConfig) -> AuxA2C:
