@@ -1,4 +1,5 @@
-"""Command line: ``auxbench train | prepare | aggregate | plots | report | datasets | methods | bench``.
+"""Command line: ``auxbench train | prepare | aggregate | plots | report | datasets | methods | bench
+| rl-train | rl-aggregate``.
 
 Also reachable as ``python -m auxbench``.
 """
@@ -69,13 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     for flag, kind in TRAIN_FLAGS.items():
         train.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind)
     train.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set any TrainConfig key (VALUE is read as YAML); repeatable",
-    )
+    _add_set(train, "TrainConfig")
     train.add_argument("--out", type=Path, required=True, help="directory for the run's results")
     train.set_defaults(run=_train)
 
@@ -99,7 +94,15 @@ def _parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="the self-contained HTML report")
     report.add_argument("--tables", type=Path, required=True)
-    report.add_argument("--figures", type=Path, required=True)
+    report.add_argument(
+        "--figures",
+        type=Path,
+        nargs="+",
+        action="extend",
+        required=True,
+        help="directories of figures (repeatable)",
+    )
+    report.add_argument("--rl-tables", type=Path, help="directory of the RL track's tables")
     report.add_argument("--config", type=Path, required=True, help="the resolved workflow config")
     report.add_argument("--captions", type=Path, default=Path("workflow/report"))
     report.add_argument(
@@ -151,7 +154,34 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the measurements to this folder (costs.json|csv, scaling.json|csv)",
     )
     bench.set_defaults(run=_bench)
+
+    rl_train = commands.add_parser(
+        "rl-train", help="one A2C run on a pixel environment; write curve.csv and metrics.json"
+    )
+    rl_train.add_argument("--env", help="catch, breakout, pong or seaquest")
+    rl_train.add_argument("--method", help="none, balance, gcs, olaux1 or olaux5")
+    rl_train.add_argument("--seed", type=int)
+    rl_train.add_argument("--steps", type=int, help="environment steps")
+    _add_set(rl_train, "RLConfig")
+    rl_train.add_argument("--out", type=Path, required=True, help="directory for the run")
+    rl_train.set_defaults(run=_rl_train)
+
+    rl_aggregate = commands.add_parser("rl-aggregate", help="RL tables and figures from runs")
+    rl_aggregate.add_argument("runs", nargs="+", type=Path, help="the runs' directories")
+    rl_aggregate.add_argument("--tables", type=Path, required=True)
+    rl_aggregate.add_argument("--figures", type=Path, required=True)
+    rl_aggregate.set_defaults(run=_rl_aggregate)
     return parser
+
+
+def _add_set(parser: argparse.ArgumentParser, config: str) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"set any {config} key (VALUE is read as YAML); repeatable",
+    )
 
 
 def _settings(pairs: list[str]) -> dict[str, Any]:
@@ -209,19 +239,19 @@ def _plots(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from auxbench.report.html import environment_info, write_report
 
-    figures = sorted(args.figures.glob("*.png"))
+    figures = [path for directory in args.figures for path in sorted(directory.glob("*.png"))]
     config = read_yaml(args.config)
-    print(
-        write_report(
-            args.tables,
-            figures,
-            config,
-            environment_info(),
-            args.out,
-            args.captions,
-            args.bench,
-        )
+    report = write_report(
+        args.tables,
+        figures,
+        config,
+        environment_info(),
+        args.out,
+        args.captions,
+        rl_tables=args.rl_tables,
+        bench_dir=args.bench,
     )
+    print(report)
     return 0
 
 
@@ -304,3 +334,27 @@ def _width(text: str) -> float:
     if not width > 0:
         raise ConfigError(f"bench: --widths takes positive numbers, got {text!r}")
     return width
+
+
+def _rl_train(args: argparse.Namespace) -> int:
+    from auxbench.pixelrl.run import make_rl_config, run
+
+    values = _settings(args.set)
+    flags = {key: getattr(args, key) for key in ("env", "method", "seed", "steps")}
+    values.update({key: value for key, value in flags.items() if value is not None})
+    config = make_rl_config(values, source="command line")
+    metrics = run(config, args.out)
+    print(
+        f"auc={metrics['auc']:.4f} steps_to_threshold={metrics['steps_to_threshold']} "
+        f"final_return={metrics['final_return']:.4f} wall_time_s={metrics['wall_time_s']:.1f} "
+        f"→ {args.out / 'metrics.json'}"
+    )
+    return 0
+
+
+def _rl_aggregate(args: argparse.Namespace) -> int:
+    from auxbench.pixelrl.aggregate import aggregate_rl
+
+    summary = aggregate_rl(args.runs, args.tables, args.figures)
+    print(summary.to_markdown(index=False, floatfmt=".4f"))
+    return 0

@@ -165,18 +165,25 @@ def _at_least(name: str, value: Any, minimum: int) -> None:
 CONFIG_KEYS = tuple(f.name for f in fields(TrainConfig))
 
 
-def make_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
-    """Build and validate a ``TrainConfig`` from a dict, refusing unknown keys."""
-    unknown = sorted(set(values) - set(CONFIG_KEYS))
+def build_validated(cls: type, values: dict[str, Any], source: str) -> Any:
+    """An instance of the config dataclass ``cls`` (with a ``validate`` method returning it) from
+    a dict, refusing unknown keys."""
+    keys = [f.name for f in fields(cls)]
+    unknown = sorted(set(values) - set(keys))
     if unknown:
         raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(CONFIG_KEYS)}"
+            f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(keys)}"
         )
     try:
-        config = TrainConfig(**values)
+        config = cls(**values)
     except TypeError as error:
         raise ConfigError(f"{source}: {error}") from error
     return config.validate()
+
+
+def make_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
+    """Build and validate a ``TrainConfig`` from a dict, refusing unknown keys."""
+    return build_validated(TrainConfig, values, source)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -94,3 +94,30 @@ def test_per_task_gradients_are_reused_for_the_step(name, settings):
     plain = [p.grad for p in [*trunk.parameters(), *heads.parameters()]]
     for got, expected in zip(reused, plain, strict=True):
         torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("log_losses", [True, "auxiliary"])
+def test_fixed_log_losses_balances_the_logged_losses(log_losses):
+    theta = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    # L0 = |θ|² (∇ = (2, 0), ∇log = (2, 0)); L1 = exp θ₁ (∇log = (0, 1)); L2 = exp(θ₀ + θ₁)
+    # (∇log = (1, 1)); with weights 1, logging L0 or not gives the same gradient at θ = (1, 0)
+    losses = [theta.pow(2).sum(), theta[1].exp(), theta.sum().exp()]
+    method = weighting.create("fixed", 3, log_losses=log_losses)
+    total = method.backward(losses, [theta])
+    logged_primary = 0.0 if log_losses is True else 1.0
+    assert total.item() == pytest.approx(logged_primary + 0.0 + 1.0)
+    assert theta.grad.tolist() == pytest.approx([2.0 + 1.0, 1.0 + 1.0])
+    assert method.weights.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_fixed_log_losses_leaves_the_primary_loss_unlogged_when_asked():
+    theta = torch.tensor([2.0], requires_grad=True)
+    losses = [-3.0 * theta.sum(), theta.pow(2).sum()]  # a negative primary loss, as A2C's can be
+    method = weighting.create("fixed", 2, log_losses="auxiliary")
+    method.backward(losses, [theta])
+    # ∇(−3θ) + ∇ log θ² = −3 + 2/θ
+    assert theta.grad.item() == pytest.approx(-3.0 + 1.0)
+    with pytest.raises(ValueError, match="positive losses, got -6.0 for task 0"):
+        weighting.create("fixed", 2, log_losses=True).backward(losses, [theta])
+    with pytest.raises(ValueError, match="log_losses must be"):
+        weighting.create("fixed", 2, log_losses="primary")

@@ -25,7 +25,7 @@ import yaml
 from auxbench import io as atomic
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "seaborn", "snakemake", "auxbench")
-INTEGER_COLUMNS = {"seed", "n_seeds", "best_epoch", "epochs_run", "epoch"}
+INTEGER_COLUMNS = {"seed", "n_seeds", "best_epoch", "epochs_run", "epoch", "reached"}
 DEFAULT_CAPTIONS = {
     "workflow": "Results of the auxbench benchmark: every method trained on the same splits "
     "with several seeds. Test accuracy is read at the epoch with the best validation accuracy.",
@@ -39,12 +39,21 @@ DEFAULT_CAPTIONS = {
     "time": "Training wall time per run; bar: mean over seeds, dots: individual seeds.",
     "bench": "What each method costs per step and epoch, against single and against its "
     "algorithmic minimum in passes of the main network, and its peak memory (auxbench bench).",
+    "rl": "A2C from pixels with auxiliary tasks on its shared encoder, per environment and "
+    "weighting method: normalised area under the return-vs-steps curve (the mean return over "
+    "training), environment steps to reach the return threshold (over the seeds that reached it) "
+    "and the final return; mean and 95% t-CI half-width over seeds.",
+    "rlreturn": "Episode return against environment steps; line: mean over seeds, band: 95% t-CI; "
+    "dashed: the return threshold.",
+    "rlweights": "OL-AUX's auxiliary task weights over training, mean over seeds.",
 }
 TITLES = {
     "curves": "Learning curves",
     "accuracy": "Test accuracy",
     "lambda": "λ ablation",
     "time": "Wall time",
+    "rlreturn": "RL: return vs environment steps",
+    "rlweights": "RL: learned auxiliary weights",
 }
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222;
@@ -87,12 +96,14 @@ def write_report(
     environment: dict,
     out_path: Path,
     captions_dir: Path | None = None,
+    rl_tables: Path | None = None,
     bench_dir: Path | None = None,
 ) -> Path:
     """Write the self-contained HTML report to ``out_path`` (atomically) and return the path.
 
-    ``bench_dir``: where ``auxbench bench --out`` wrote its tables (``costs.csv`` and, with the
-    scaling series, ``scaling.csv``), shown in a "Cost" section.
+    With ``rl_tables`` (a directory holding ``rl_summary.csv``) a section on the RL track follows
+    the summary; ``bench_dir``: where ``auxbench bench --out`` wrote its tables (``costs.csv``
+    and, with the scaling series, ``scaling.csv``), shown in a "Cost" section.
 
     Captions come from ``captions_dir/<kind>.rst`` when present (``kind`` is the figure name's
     prefix before ``_``, or ``workflow``/``summary`` for the intro and table), else built-ins.
@@ -129,6 +140,7 @@ def write_report(
         f"<details><summary>All runs ({len(runs)})</summary>",
         _table(runs, table_id="runs"),
         "</details>",
+        *_rl_section(rl_tables, caption("rl")),
         "<h2>Figures</h2>",
         *(_figure(path, caption(path.stem.partition("_")[0])) for path in figures),
         *_bench_section(bench_dir, caption("bench")),
@@ -160,6 +172,17 @@ def _bench_section(bench_dir: Path | None, caption: str) -> list[str]:
         setting = frame.pop("setting").iloc[0] if "setting" in frame else ""
         parts += [f'<p class="note">{_e(path.stem)}: {_e(setting)}</p>', _table(frame)]
     return parts
+
+
+def _rl_section(rl_tables: Path | None, caption: str) -> list[str]:
+    if rl_tables is None:
+        return []
+    summary = pd.read_csv(Path(rl_tables) / "rl_summary.csv")
+    return [
+        "<h2>Reinforcement learning from pixels</h2>",
+        _paragraphs(caption),
+        _table(summary, table_id="rl-summary"),
+    ]
 
 
 def rst_to_text(source: str) -> str:

@@ -78,6 +78,30 @@ def task_gradients(losses: Sequence[torch.Tensor], params: Sequence[torch.Tensor
     return torch.stack(rows)
 
 
+def log_tasks(log_losses: bool | str, n_tasks: int, auxiliary: Sequence[int]) -> tuple[int, ...]:
+    """The tasks whose losses adaptive loss balancing (Hu et al., 2019) wraps in a log: ``True``
+    or ``"all"``: every task; ``"auxiliary"``: the auxiliary tasks only (for a primary loss that can
+    be <= 0, such as an actor-critic loss); ``False`` or ``"none"``: none."""
+    choices = {True: range(n_tasks), "all": range(n_tasks), "auxiliary": auxiliary}
+    choices.update({False: (), "none": ()})
+    if log_losses not in choices:
+        raise ValueError(
+            f"log_losses must be true, false, 'all', 'auxiliary' or 'none', got {log_losses!r}"
+        )
+    return tuple(choices[log_losses])
+
+
+def logged(losses: Sequence[torch.Tensor], tasks: Sequence[int], name: str) -> list[torch.Tensor]:
+    """``losses`` with those of ``tasks`` replaced by their log; each of those must be > 0."""
+    for i in tasks:
+        if not losses[i].item() > 0:
+            raise ValueError(
+                f"{name}: log_losses needs positive losses, got {losses[i].item()} for task {i} "
+                "(log only the losses that stay > 0, e.g. log_losses='auxiliary', or none)"
+            )
+    return [torch.log(loss) if i in tasks else loss for i, loss in enumerate(losses)]
+
+
 def accumulate_gradient(params: Sequence[torch.Tensor], flat: torch.Tensor) -> None:
     """Add the flat vector ``flat`` to the ``.grad`` of ``params`` (as ``backward`` would)."""
     offset = 0
@@ -111,6 +135,8 @@ class Weighting:
     name: ClassVar[str]
     description: ClassVar[str]
     needs_meta: ClassVar[bool] = False
+    # Tasks whose losses ``backward`` replaces by their log before anything else (see ``log_tasks``)
+    logged_tasks: tuple[int, ...] = ()
 
     def __init__(
         self,
@@ -146,8 +172,8 @@ class Weighting:
         task_params: Sequence[torch.Tensor] | None = None,
         meta: MetaStep | None = None,
     ) -> torch.Tensor:
-        """Accumulate gradients of the tasks' ``losses`` (see the module doc); return the weighted
-        total, detached. ``task_params`` (the non-shared parameters) saves one pass through the
+        """Accumulate gradients of the tasks' ``losses`` (see the module doc; those of
+        ``logged_tasks`` are first replaced by their log); return the weighted total, detached. ``task_params`` (the non-shared parameters) saves one pass through the
         shared ones when a gradient method is used; ``meta`` is required when ``needs_meta``."""
         if len(losses) != self.n_tasks:
             raise ValueError(f"{self.name} expects {self.n_tasks} losses, got {len(losses)}")
@@ -156,6 +182,8 @@ class Weighting:
         shared = [p for p in shared_params if p.requires_grad]
         if not shared:
             raise ValueError(f"{self.name}: no trainable shared parameters were given")
+        if self.logged_tasks:
+            losses = logged(losses, self.logged_tasks, self.name)
         self.update(losses, shared, meta)
         return self.weighted_backward(losses, shared, task_params)
 

@@ -4,7 +4,10 @@ task's, accumulated over N steps (§4, Algorithm 1).
 
 The network minimises, with primary weights fixed at 1 and auxiliary weights w (initially 1)::
 
-    L = log L_main + Σᵢ wᵢ log L_aux,i        (log_losses=True, the paper's implementation detail)
+    L = log L_main + Σᵢ wᵢ log L_aux,i        (log_losses=True, the paper's Algorithm 1)
+    L = L_main + Σᵢ wᵢ log L_aux,i            (log_losses="auxiliary", for a main loss that can be
+                                               <= 0 such as A2C's; the paper's §4 detail wraps
+                                               "all the auxiliary task losses" in a log)
     L = L_main + Σᵢ wᵢ L_aux,i                (log_losses=False, as in the paper's §5.1 toy problem)
 
 Several primary tasks each enter with weight 1 (Σ_p log L_p when logged) and L_main is their sum.
@@ -44,7 +47,7 @@ from typing import Any
 import torch
 
 from auxbench.passes import Passes
-from auxbench.weighting.base import GradientMethod, MetaStep, Weighting, register
+from auxbench.weighting.base import GradientMethod, MetaStep, Weighting, log_tasks, register
 
 
 @register
@@ -64,14 +67,15 @@ class OlAux(Weighting):
         gradient: GradientMethod | None = None,
         beta: float = 1e-3,
         horizon: int = 5,
-        log_losses: bool = True,
+        log_losses: bool | str = True,
     ):
         if not beta > 0:
             raise ValueError(f"olaux: beta must be > 0, got {beta}")
         if int(horizon) != horizon or horizon < 1:
             raise ValueError(f"olaux: horizon must be an integer >= 1, got {horizon}")
-        self.beta, self.horizon, self.log_losses = float(beta), int(horizon), bool(log_losses)
+        self.beta, self.horizon = float(beta), int(horizon)
         super().__init__(n_tasks, primary, gradient)
+        self.logged_tasks = log_tasks(log_losses, n_tasks, self.auxiliary)
         self.steps = 0
         self.alignment = torch.zeros(len(self.auxiliary), dtype=torch.float64)
         self.alignment_sum = torch.zeros(len(self.auxiliary), dtype=torch.float64)
@@ -84,10 +88,9 @@ class OlAux(Weighting):
         task_params: Sequence[torch.Tensor] | None = None,
         meta: MetaStep | None = None,
     ) -> torch.Tensor:
-        """``Weighting.backward`` on the (logged, when ``log_losses``) losses; returns the weighted
-        total of those. After every ``horizon``-th step's backward the auxiliary weights move."""
-        if self.log_losses:
-            losses = self._logged(losses)
+        """``Weighting.backward`` (on the losses logged as ``log_losses`` says); returns the
+        weighted total of those. After every ``horizon``-th step's backward the auxiliary weights
+        move."""
         total = super().backward(losses, shared_params, task_params=task_params, meta=meta)
         self.steps += 1
         if self.steps % self.horizon == 0:
@@ -95,15 +98,6 @@ class OlAux(Weighting):
                 self.weights[task] += self.beta * float(self.alignment_sum[k])
             self.alignment_sum.zero_()
         return total
-
-    def _logged(self, losses: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        for i, loss in enumerate(losses):
-            if not loss.item() > 0:
-                raise ValueError(
-                    f"olaux: log_losses=True needs positive losses, got {loss.item()} for task {i} "
-                    "(use log_losses=False for losses that can be <= 0)"
-                )
-        return [torch.log(loss) for loss in losses]
 
     def update(
         self,

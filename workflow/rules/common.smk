@@ -1,4 +1,5 @@
 import json
+import os
 import shlex
 
 from auxbench.grid import (
@@ -18,6 +19,7 @@ wildcard_constraints:
     weighting="[^/]+",
     lam="[^/]+",
     seed="[0-9]+",
+    env="[^/]+",
 
 
 PREPARED = config["prepared"]
@@ -94,3 +96,25 @@ def bench_flags(wildcards):
     if config.get("data_root"):
         flags.append(f"--data-root {shlex.quote(config['data_root'])}")
     return " ".join(flags)
+
+
+# The RL track (config key `rl`; workflow/rules/rl.smk).
+RL = config.get("rl")
+RL_RUNS = (
+    [
+        f"{RESULTS}/rl/runs/{env}/{method}/seed{seed}"
+        for env in RL["envs"]
+        for method in RL["methods"]
+        for seed in RL["seeds"]
+    ]
+    if RL
+    else []
+)
+
+
+def rl_settings(wildcards):
+    """The `rl.settings` mapping as ``--set KEY=VALUE`` flags (values as JSON)."""
+    return " ".join(
+        f"--set {shlex.quote(f'{key}={json.dumps(value)}')}"
+        for key, value in RL.get("settings", {}).items()
+    )

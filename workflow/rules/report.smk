@@ -64,6 +64,11 @@ rule report:
         figures=rules.plots.output,
         config=rules.resolved_config.output,
         bench=bench_tables(),
+        rl=(
+            [rules.rl_aggregate.output.summary, rules.rl_aggregate.output.figures]
+            if RL
+            else []
+        ),
     output:
         f"{RESULTS}/report/index.html",
     log:
@@ -74,7 +79,12 @@ rule report:
         bench=lambda wildcards, input: (
             f"--bench $(dirname {input.bench[0]})" if input.bench else ""
         ),
+        rl=lambda wildcards, input: (
+            f"--rl-tables $(dirname {input.rl[0]}) --figures {input.rl[1]}"
+            if RL
+            else ""
+        ),
     shell:
         "auxbench report --tables $(dirname {input.tables}) --figures {input.figures}"
-        " --config {input.config} --captions workflow/report {params.bench}"
+        " {params.rl} {params.bench} --config {input.config} --captions workflow/report"
         " --out {output} > {log} 2>&1"

@@ -1,0 +1,292 @@
+"""The RL track (auxbench.pixelrl): environments, auxiliary tasks, AuxA2C, metrics, CLI."""
+
+import math
+import re
+import warnings
+from dataclasses import replace
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+from stable_baselines3.common.env_util import make_vec_env
+from test_workflow import BIN, REPO, run
+
+from auxbench.cli import main
+from auxbench.pixelrl.a2c import AuxA2C, SmallCNN
+from auxbench.pixelrl.envs import CATCH_ID, PixelCatch, make_env
+from auxbench.pixelrl.metrics import area_under_curve, steps_to_threshold
+from auxbench.pixelrl.tasks import (
+    TASKS,
+    AuxTask,
+    Batch,
+    make_task,
+    reconstruction_target,
+    reward_class,
+    translate,
+)
+
+
+def catch_model(tasks, weighting_name="fixed", n_envs=4, seed=0, **params):
+    env = make_vec_env(lambda: make_env("catch"), n_envs=n_envs, seed=seed)
+    return AuxA2C(
+        "CnnPolicy",
+        env,
+        tasks=tasks,
+        weighting_name=weighting_name,
+        weighting_params=params,
+        policy_kwargs={"features_extractor_class": SmallCNN},
+        n_steps=5,
+        seed=seed,
+        device="cpu",
+    )
+
+
+class Recorder(AuxTask):
+    """Keeps the last batch; a loss on z that stays > 0."""
+
+    name = "recorder"
+
+    def loss(self, batch):
+        self.batch = batch
+        return batch.z.pow(2).mean() + 1.0
+
+
+class Adversarial(AuxTask):
+    """The negated A2C policy-gradient loss."""
+
+    name = "adversarial"
+
+    def loss(self, batch):
+        return -batch.policy_loss
+
+
+def test_catch_passes_both_env_checkers_and_pays_plus_or_minus_one():
+    env = gym.make(CATCH_ID)
+    gym_check_env(env.unwrapped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SB3 warns that 16×10 is below NatureCNN's 36×36
+        sb3_check_env(PixelCatch())
+    observation, _ = env.reset(seed=3)
+    assert observation.shape == (1, 16, 10) and observation.dtype == np.uint8
+    returns = []
+    for _ in range(20):
+        env.reset()
+        total, done, length = 0.0, False, 0
+        while not done:
+            _, reward, done, _, _ = env.step(1)
+            total, length = total + reward, length + 1
+        assert length == 7
+        returns.append(total)
+    assert set(returns) == {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("name", ["breakout", "pong", "seaquest"])
+def test_atari_envs_are_preprocessed_to_four_84x84_grey_frames(name):
+    env = make_env(name)
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == (4, 84, 84) and observation.dtype == np.uint8
+    for _ in range(3):
+        observation, *_ = env.step(env.action_space.sample())
+    assert observation.shape == (4, 84, 84)
+    env.close()
+
+
+def hand_batch(encode=None):
+    """Three transitions on 10×10 images; the last one's o_{t+1} is in the next episode."""
+    raw = torch.zeros(3, 1, 10, 10)
+    raw[:, 0, 4, 4] = 255.0
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], requires_grad=True)
+    z_next = torch.tensor([[2.0, 0.0], [0.0, 2.0], [9.0, 9.0]], requires_grad=True)
+    return Batch(
+        images=raw / 255.0,
+        raw=raw,
+        z=z,
+        z_next=z_next,
+        actions=torch.tensor([0, 2, 1]),
+        rewards=torch.tensor([-1.0, 0.0, 3.0]),
+        valid=torch.tensor([True, True, False]),
+        encode=encode or (lambda images: images.flatten(1)[:, :2]),
+        policy_loss=torch.tensor(0.0),
+    )
+
+
+def test_dynamics_targets_are_the_next_latent_and_the_action_within_an_episode():
+    batch = hand_batch()
+    forward = make_task("forward", 2, 3, (1, 10, 10))
+    loss = forward.loss(batch)
+    predicted = forward.head(torch.cat([batch.z, torch.eye(3)[batch.actions]], dim=1))
+    expected = (predicted[:2] - batch.z_next[:2]).pow(2).mean()
+    assert loss.item() == pytest.approx(expected.item())
+    loss.backward()
+    assert batch.z.grad.abs().sum() > 0 and batch.z_next.grad is None  # the target is detached
+
+    inverse = make_task("inverse", 2, 3, (1, 10, 10))
+    logits = inverse.head(torch.cat([batch.z, batch.z_next], dim=1))
+    expected = torch.nn.functional.cross_entropy(logits[:2], torch.tensor([0, 2]))
+    assert inverse.loss(batch).item() == pytest.approx(expected.item())
+    batch.actions[2] = 0  # the masked transition's action does not matter
+    assert inverse.loss(batch).item() == pytest.approx(expected.item())
+
+
+def test_egomotion_autoencoder_and_reward_targets():
+    image = torch.zeros(1, 1, 10, 10)
+    image[0, 0, 4, 4] = 1.0
+    moved = translate(image.repeat(5, 1, 1, 1), torch.arange(5), shift=1)
+    spots = [tuple(int(i) for i in torch.nonzero(m[0])[0]) for m in moved]
+    assert spots == [(4, 4), (3, 4), (5, 4), (4, 3), (4, 5)]  # none, up, down, left, right
+
+    seen = []
+    batch = hand_batch(encode=lambda raw: seen.append(raw) or raw.flatten(1)[:, :2])
+    egomotion = make_task("egomotion", 2, 3, (1, 10, 10))
+    torch.manual_seed(0)
+    egomotion.loss(batch)
+    torch.manual_seed(0)
+    classes = torch.randint(5, (3,))
+    assert torch.equal(seen[0], translate(batch.raw, classes, shift=1))
+
+    blocks = torch.arange(4.0).reshape(1, 1, 2, 2).repeat_interleave(21, 2).repeat_interleave(21, 3)
+    target = reconstruction_target(blocks).reshape(21, 21)  # 42×42 pooled 2×2 → 21×21
+    assert target[0, 0] == 0.0 and target[0, 20] == 1.0 and target[20, 20] == 3.0
+    assert target[0, 10] == 0.5 and target[10, 0] == 1.0  # pixels 20, 21 straddle two blocks
+    assert target[10, 10] == pytest.approx((0 + 1 + 2 + 3) / 4)
+    assert reconstruction_target(batch.images).shape == (3, 100)  # small images stay whole
+
+    assert reward_class(batch.rewards).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="unknown auxiliary task 'flow'"):
+        make_task("flow", 2, 3, (1, 10, 10))
+
+
+def test_next_observations_come_from_the_same_env_and_are_masked_at_episode_ends():
+    recorder = Recorder(64, 3, (1, 16, 10))
+    model = catch_model([recorder], n_envs=3)
+    model.learn(15)  # one rollout of 5 steps × 3 envs
+    batch = recorder.batch
+    steps = batch.raw.shape[0] // 3
+
+    def ball(image):
+        row, column = np.unravel_index(int(image[0].argmax()), image[0].shape)
+        return row // 2, column // 2
+
+    next_raw = torch.cat([batch.raw[3:], torch.as_tensor(model._last_obs)])
+    assert steps == 5
+    for i in range(len(batch.raw)):
+        (row, column), (next_row, next_column) = ball(batch.raw[i]), ball(next_raw[i])
+        assert bool(batch.valid[i]) == (row < 6)  # the step from row 6 ends the episode
+        if batch.valid[i]:
+            assert (next_row, next_column) == (row + 1, column)
+        else:
+            assert next_row == 0
+
+
+def test_auxiliary_gradients_reach_the_encoder_and_only_their_own_head():
+    recorder = Recorder(64, 3, (1, 16, 10))
+    model = catch_model([*TASKS, recorder])
+    model.learn(20)
+    heads = list(model.policy.aux_tasks)[:-1]
+    encoder = list(model.policy.features_extractor.parameters())
+    for param in model.policy.parameters():  # the training step reached every head and φ
+        assert param.grad is not None
+    for task in heads:
+        assert sum(p.grad.abs().sum() for p in task.parameters()) > 0
+    encode = model.policy.extract_features
+    next_raw = torch.cat([recorder.batch.raw[4:], torch.as_tensor(model._last_obs)])
+    batch = replace(recorder.batch, z=encode(recorder.batch.raw), z_next=encode(next_raw))
+    for task in heads:
+        params = [*encoder, *(p for head in heads for p in head.parameters())]
+        grads = torch.autograd.grad(task.loss(batch), params, retain_graph=True, allow_unused=True)
+        by_param = dict(zip(map(id, params), grads, strict=True))
+        assert sum(by_param[id(p)].abs().sum() for p in encoder) > 0, task.name
+        for other in heads:
+            got = [by_param[id(p)] for p in other.parameters()]
+            if other is task:
+                assert sum(g.abs().sum() for g in got if g is not None) > 0
+            else:
+                assert all(g is None for g in got), (task.name, other.name)
+
+
+def test_olaux_drives_down_the_weight_of_the_negated_policy_loss():
+    model = catch_model(
+        [Adversarial(64, 3, (1, 16, 10))], "olaux", beta=1.0, horizon=5, log_losses=False
+    )
+    weights = []
+    for _ in range(4):
+        model.learn(100, reset_num_timesteps=False)
+        weights.append(float(model.weighting.weights[1]))
+    assert weights[-1] < weights[0] < 1.0
+
+
+def test_curve_metrics_on_hand_built_curves():
+    steps, returns = [0, 10, 20, 30], [math.nan, 0.0, 1.0, 1.0]
+    assert steps_to_threshold(steps, returns, 1.0) == 20
+    assert steps_to_threshold(steps, returns, 0.0) == 10
+    assert math.isnan(steps_to_threshold(steps, returns, 1.5))
+    assert area_under_curve(steps, returns) == pytest.approx((0.5 * 10 + 1.0 * 10) / 20)
+    assert area_under_curve([0, 10], [2.0, 2.0]) == 2.0
+    assert math.isnan(area_under_curve([0, 10], [math.nan, 1.0]))
+    with pytest.raises(ValueError, match="increasing"):
+        area_under_curve([0, 0], [1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--env", "mario"], "unknown environment 'mario'"),
+        (["--method", "best"], "unknown RL method 'best'"),
+        (["--steps", "10"], "steps must be an integer >= 40"),
+        (["--set", "lr=0"], "lr must be > 0"),
+        (["--set", "tasks=[flow]"], "unknown auxiliary task 'flow'"),
+        (["--set", "epochs=3"], "unknown key(s) epochs"),
+    ],
+)
+def test_rl_train_rejects_bad_input(flags, message, tmp_path, capsys):
+    assert main(["rl-train", "--set", "n_envs=8", *flags, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_rl_train_and_aggregate_write_runs_tables_and_figures(tmp_path):
+    runs = []
+    for method in ("none", "olaux5"):
+        for seed in (0, 1):
+            out = tmp_path / "runs" / method / str(seed)
+            flags = ["--env", "catch", "--method", method, "--seed", str(seed), "--steps", "400"]
+            settings = ["--set", "n_envs=4", "--set", "curve_points=5"]
+            assert main(["rl-train", *flags, *settings, "--out", str(out)]) == 0
+            runs.append(str(out))
+    curve = pd.read_csv(tmp_path / "runs" / "olaux5" / "0" / "curve.csv")
+    assert list(curve["step"]) == [80, 160, 240, 320, 400]
+    assert {f"weight_{name}" for name in TASKS} <= set(curve.columns)
+    tables, figures = tmp_path / "tables", tmp_path / "figures"
+    assert main(["rl-aggregate", *runs, "--tables", str(tables), "--figures", str(figures)]) == 0
+    summary = pd.read_csv(tables / "rl_summary.csv")
+    assert list(summary["method"]) == ["none", "olaux5"] and set(summary["n_seeds"]) == {2}
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "rlreturn_catch.png",
+        "rlweights_catch.png",
+    ]
+
+
+def test_workflow_fans_out_the_rl_track(tmp_path):
+    # (configs without ``rl``, such as config/paper/rl-aux-*.yaml, are dry-run by test_workflow)
+    elsewhere = [f"results={tmp_path / 'results'}", f"prepared={tmp_path / 'prepared'}"]
+    dry = run(
+        [
+            BIN / "snakemake",
+            "-n",
+            "-p",
+            "--configfile",
+            "config/config.yaml",
+            "--config",
+            *elsewhere,
+        ]
+    )
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.MULTILINE))
+    rl = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["rl"]
+    assert int(jobs["rl_train"]) == len(rl["envs"]) * len(rl["methods"]) * len(rl["seeds"]) == 9
+    assert int(jobs["rl_aggregate"]) == 1 and int(jobs["report"]) == 1
+    assert "--rl-tables" in dry.stdout and "--method olaux5 --seed 2 --steps 15000" in dry.stdout
