@@ -343,32 +343,38 @@ def scaling(
 
 
 def format_scaling(rows: list[dict[str, Any]]) -> str:
-    """Per method and width: parameters, time per step, both relative to the narrowest width, and
-    the exponent k of time ∝ parameters^k fitted over the widths (1: linear in parameters)."""
+    """Per method and width: parameters and time per step, both relative to the narrowest width,
+    the ratio to ``single`` at the same width, and two fitted exponents over the widths: k in
+    time ∝ parameters^k (1: linear in the parameters) and k in time ∝ (single's time)^k (1: the
+    method costs a constant multiple of a plain training step of that network)."""
     frame = pd.DataFrame(rows)
+    single = frame[frame["method"] == "single"].set_index("width")["step_s"]
+    width = max(12, *(len(method) for method in frame["method"]))
     lines = [
         rows[0]["setting"],
         (
-            f"{'method':<24} {'width':>5} {'parameters':>11} {'step':>10} {'params x':>8} "
-            f"{'time x':>7} {'exponent':>8}"
+            f"{'method':<{width}} {'width':>5} {'parameters':>11} {'step':>11} {'params x':>8} "
+            f"{'time x':>7} {'vs single':>9} {'k params':>8} {'k single':>8}"
         ),
     ]
     for method, group in frame.groupby("method", sort=False):
         group = group.sort_values("width")
         first = group.iloc[0]
-        exponent = scaling_exponent(group["parameters"], group["step_s"])
+        by_parameters = scaling_exponent(group["parameters"], group["step_s"])
+        by_single = scaling_exponent(single[group["width"]], group["step_s"])
         for _, row in group.iterrows():
             lines.append(
-                f"{method:<24} {row['width']:>5g} {row['parameters']:>11,d} "
-                f"{row['step_s'] * 1e3:>7.2f} ms {row['parameters'] / first['parameters']:>7.2f}x "
-                f"{row['step_s'] / first['step_s']:>6.2f}x {exponent:>8.2f}"
+                f"{method:<{width}} {row['width']:>5g} {row['parameters']:>11,d} "
+                f"{row['step_s'] * 1e3:>8.2f} ms {row['parameters'] / first['parameters']:>7.2f}x "
+                f"{row['step_s'] / first['step_s']:>6.2f}x {row['vs_single']:>8.2f}x "
+                f"{by_parameters:>8.2f} {by_single:>8.2f}"
             )
     return "\n".join(lines)
 
 
-def scaling_exponent(parameters: Sequence[float], seconds: Sequence[float]) -> float:
-    """The least-squares slope of log(seconds) on log(parameters) (nan for fewer than 2 sizes)."""
-    x, y = np.log(np.asarray(parameters, float)), np.log(np.asarray(seconds, float))
+def scaling_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float:
+    """The least-squares slope of log(seconds) on log(sizes) (nan for fewer than 2 sizes)."""
+    x, y = np.log(np.asarray(sizes, float)), np.log(np.asarray(seconds, float))
     if len(x) < 2 or np.ptp(x) == 0:
         return math.nan
     return float(np.polyfit(x, y, 1)[0])

@@ -57,6 +57,8 @@ class TrainConfig:
     augment: bool = True
     device: str = "auto"
     bf16: bool = False
+    channels_last: bool = False  # the main network in channels-last memory format (GPU convs)
+    compile: bool | str = False  # torch.compile the main network (a string names the backend)
     data_root: str | None = None
     method_params: dict[str, Any] = field(default_factory=dict)
     weighting: str = "fixed"  # how the task losses are weighted (auxbench.weighting)
@@ -103,6 +105,10 @@ class TrainConfig:
             raise ConfigError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if not isinstance(self.compile, bool | str) or self.compile == "":
+            raise ConfigError(
+                f"compile must be true, false or a torch.compile backend name, got {self.compile!r}"
+            )
         for name in ("train_limit", "eval_limit"):
             if getattr(self, name) is not None:
                 _at_least(name, getattr(self, name), 1)

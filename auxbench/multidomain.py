@@ -86,13 +86,15 @@ class MultiDomainTrainer(TrainingLoop):
         self.test_splits = splits(lambda d: limited(d.test, config.eval_limit))
         self.iterations = math.ceil(max(map(len, self.train_splits)) / config.batch_size)
 
-        self.model = build_multidomain_model(
-            config.model,
-            dataset.in_channels,
-            len(dataset.domains),
-            dataset.num_classes,
-            config.width,
-        ).to(self.device)
+        self.model = self.prepared(
+            build_multidomain_model(
+                config.model,
+                dataset.in_channels,
+                len(dataset.domains),
+                dataset.num_classes,
+                config.width,
+            )
+        )
         self.shared_params = self.model.shared_parameters()
         self.task_params = self.model.domain_parameters()
         self.weighting = create_weighting(

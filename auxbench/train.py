@@ -231,6 +231,8 @@ class TrainingLoop:
         ``dataset`` or, when None, the configured dataset loaded."""
         self.config = config.validate()
         self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
         seed_everything(config.seed)
         if dataset is not None:
             return dataset
@@ -258,6 +260,18 @@ class TrainingLoop:
     def saved_model(self) -> dict[str, Any]:
         """What ``model.pt`` holds: the network's and the weighting's state."""
         return {"model": self.model.state_dict(), "weighting": self.weighting.state_dict()}
+
+    def prepared(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` on the device, in channels-last format and compiled when the config asks
+        (compiling in place keeps its parameter names, so checkpoints and functional calls of
+        the meta-steps see the same module)."""
+        model = model.to(self.device)
+        if self.config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if self.config.compile:
+            backend = self.config.compile if isinstance(self.config.compile, str) else "inductor"
+            model.compile(backend=backend)
+        return model
 
     def autocast(self):
         """bf16 autocast on the training device when the config asks for it, else a no-op."""
@@ -465,9 +479,9 @@ class Trainer(TrainingLoop):
             **({NOISE: self.noise.classes} if self.noise is not None else {}),
         }
         self.task_names = list(heads)
-        self.model = build_model(
-            config.model, dataset.in_channels, heads, config.width, dataset.image_size
-        ).to(self.device)
+        self.model = self.prepared(
+            build_model(config.model, dataset.in_channels, heads, config.width, dataset.image_size)
+        )
         self.shared_params = list(self.model.trunk.parameters())
         self.task_params = list(self.model.heads.parameters())
         method_weights = self.method.loss_weights()

@@ -2,8 +2,10 @@ import csv
 import json
 
 import pytest
+import torch
 from fixtures import synthetic_config
 
+from auxbench.config import ConfigError
 from auxbench.data import DataError, make_synthetic
 from auxbench.train import Trainer
 
@@ -80,3 +82,32 @@ def test_train_limit_subsamples_training_split(synthetic):
     trainer = Trainer(config(train_limit=100, epochs=1), synthetic)
     assert len(trainer.train_split) == 100
     assert len(trainer.val_split) == len(synthetic.val)
+
+
+def test_eval_limit_scores_the_same_subset_in_every_run(synthetic):
+    first = Trainer(config(eval_limit=30, seed=1, epochs=1), synthetic)
+    second = Trainer(config(eval_limit=30, seed=2, epochs=1, method="human"), synthetic)
+    assert len(first.val_split) == len(first.test_split) == 30
+    assert torch.equal(first.test_split.images, second.test_split.images)
+    assert torch.equal(first.val_split.labels, second.val_split.labels)
+    assert len(Trainer(config(epochs=1), synthetic).test_split) == len(synthetic.test)
+
+
+@pytest.mark.parametrize("method, weighting", [("maxl", "fixed"), ("human", "autolambda")])
+def test_a_compiled_channels_last_network_trains_like_the_plain_one(synthetic, method, weighting):
+    """torch.compile (here its eager backend, which needs no compiler) keeps the module and its
+    parameter names, so the meta-steps' functional calls and checkpoints work unchanged."""
+    settings = {"method": method, "weighting": weighting, "epochs": 1, "train_limit": 100}
+    plain = Trainer(config(**settings), synthetic)
+    fast = Trainer(config(**settings, compile="eager", channels_last=True), synthetic)
+    assert fast.model.trunk[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert list(fast.model.state_dict()) == list(plain.model.state_dict())
+    expected, got = plain.run_epoch(1), fast.run_epoch(1)
+    assert got["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-4)
+    for name, value in plain.model.state_dict().items():
+        torch.testing.assert_close(fast.model.state_dict()[name], value, rtol=1e-3, atol=1e-4)
+
+
+def test_compile_must_be_a_flag_or_a_backend_name(synthetic):
+    with pytest.raises(ConfigError, match="compile must be"):
+        Trainer(config(compile=""), synthetic)
