@@ -9,6 +9,7 @@ from auxbench.config import ConfigError
 from auxbench.data import make_synthetic
 from auxbench.hierarchy import masked_softmax, negative_batch_entropy, sample_weights
 from auxbench.methods.maxl import FiniteDifference, SecondOrder
+from auxbench.passes import TRAINING_STEP, Passes
 from auxbench.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -232,3 +233,22 @@ def test_lambda_weights_the_auxiliary_loss_except_for_wa_maxl(synthetic):
         assert Trainer(config(method=name, lam=0.5), synthetic).method.loss_weights() == {
             "aux": expected
         }
+
+
+@pytest.mark.parametrize(
+    "method, params, generator_steps, generator",
+    [
+        ("maxl", {}, 1.0, Passes(forward=4, backward=4)),
+        ("maxl-fo", {}, 1.0, Passes(forward=5, backward=3)),
+        ("maxl", {"interleave": "step", "meta_split": "val"}, 1.0, Passes(forward=4, backward=4)),
+        ("maxl", {"meta_split": "val"}, None, Passes(forward=4, backward=4)),
+    ],
+)
+def test_minimum_passes_count_one_generator_step_per_step_or_a_validation_epoch(
+    synthetic, method, params, generator_steps, generator
+):
+    trainer = Trainer(config(method=method, method_params=params), synthetic)
+    if generator_steps is None:  # one generator epoch over validation per training epoch
+        generator_steps = len(trainer.val_split) / len(trainer.train_split)
+    expected = TRAINING_STEP + Passes(inference=1) + generator_steps * generator
+    assert trainer.method.minimum_passes(TRAINING_STEP) == expected

@@ -1,7 +1,6 @@
 """The RL track (auxbench.pixelrl): environments, auxiliary tasks, AuxA2C, metrics, CLI."""
 
 import math
-import re
 import warnings
 from dataclasses import replace
 
@@ -10,11 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
-from test_workflow import BIN, REPO, run
 
 from auxbench.cli import main
 from auxbench.pixelrl.a2c import AuxA2C, SmallCNN
@@ -269,24 +266,3 @@ def test_rl_train_and_aggregate_write_runs_tables_and_figures(tmp_path):
         "rlreturn_catch.png",
         "rlweights_catch.png",
     ]
-
-
-def test_workflow_fans_out_the_rl_track(tmp_path):
-    # (configs without ``rl``, such as config/paper/rl-aux-*.yaml, are dry-run by test_workflow)
-    elsewhere = [f"results={tmp_path / 'results'}", f"prepared={tmp_path / 'prepared'}"]
-    dry = run(
-        [
-            BIN / "snakemake",
-            "-n",
-            "-p",
-            "--configfile",
-            "config/config.yaml",
-            "--config",
-            *elsewhere,
-        ]
-    )
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.MULTILINE))
-    rl = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["rl"]
-    assert int(jobs["rl_train"]) == len(rl["envs"]) * len(rl["methods"]) * len(rl["seeds"]) == 9
-    assert int(jobs["rl_aggregate"]) == 1 and int(jobs["report"]) == 1
-    assert "--rl-tables" in dry.stdout and "--method olaux5 --seed 2 --steps 15000" in dry.stdout

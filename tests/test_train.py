@@ -97,7 +97,7 @@ def test_eval_limit_scores_the_same_subset_in_every_run(synthetic):
 def test_a_compiled_channels_last_network_trains_like_the_plain_one(synthetic, method, weighting):
     """torch.compile (here its eager backend, which needs no compiler) keeps the module and its
     parameter names, so the meta-steps' functional calls and checkpoints work unchanged."""
-    settings = {"method": method, "weighting": weighting, "epochs": 1, "train_limit": 100}
+    settings = {"method": method, "weighting": weighting, "epochs": 1, "train_limit": 50}
     plain = Trainer(config(**settings), synthetic)
     fast = Trainer(config(**settings, compile="eager", channels_last=True), synthetic)
     assert fast.model.trunk[0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -89,6 +89,12 @@ def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
     )
     for rule in ("aggregate", "plots", "report"):
         assert int(counts[rule]) == 1
+    grid = yaml.safe_load((REPO / config).read_text())
+    rl = grid.get("rl")
+    expected_rl = len(rl["envs"]) * len(rl["methods"]) * len(rl["seeds"]) if rl else 0
+    assert int(counts.get("rl_train", 0)) == expected_rl
+    assert int(counts.get("rl_aggregate", 0)) == ("--rl-tables" in dry.stdout) == bool(rl)
+    assert int(counts.get("bench", 0)) == ("--bench " in dry.stdout) == ("bench" in grid)
     # A config given with --configfile replaces the embedded default instead of merging into it.
     settings = yaml.safe_load((REPO / config).read_text())["train"]
     assert ("train_limit" in dry.stdout) == ("train_limit" in settings)
