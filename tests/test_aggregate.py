@@ -11,7 +11,7 @@ from auxbench.report.stats import confidence_halfwidth
 ACCURACY = {("single", None): [0.80, 0.82, 0.81], ("human", 1.0): [0.85, 0.86, 0.84]}
 
 
-def write_run(root, method, lam, seed, accuracy, learned=None, **config_overrides):
+def write_run(root, method, lam, seed, accuracy, learned=None, per_domain=None, **config_overrides):
     config = TrainConfig(dataset="synthetic", method=method, seed=seed, **config_overrides)
     if lam is not None:
         config.lam = lam
@@ -34,6 +34,8 @@ def write_run(root, method, lam, seed, accuracy, learned=None, **config_override
         "device": "cpu",
         "config": config.to_dict(),
     }
+    if per_domain is not None:
+        metrics["test_acc_per_domain_at_best_val"] = per_domain
     (directory / "metrics.json").write_text(json.dumps(metrics))
     return directory / "metrics.json"
 
@@ -113,3 +115,38 @@ def test_a_setting_missing_from_an_older_run_counts_as_its_default(tmp_path):
     files[0].write_text(json.dumps(metrics))
     summary = aggregate(files, tmp_path / "tables", tmp_path / "metrics.json")
     assert set(summary["method"]) == {"single", "human"}
+
+
+def test_multi_domain_runs_get_delta_mtl_against_equal_weighting(tmp_path):
+    equal = [{"a": 0.50, "b": 0.80}, {"a": 0.54, "b": 0.76}]  # seed means 0.52 and 0.78
+    files = [
+        write_run(tmp_path / "runs", "single", None, seed, 0.65 + seed / 100, per_domain=domains)
+        for seed, domains in enumerate(equal)
+    ]
+    weighted = [{"a": 0.572, "b": 0.78}, {"a": 0.52, "b": 0.936}]  # Δ_MTL 5% and 10%
+    files += [
+        write_run(
+            tmp_path / "runs",
+            "single",
+            None,
+            seed,
+            0.7 + seed / 100,
+            per_domain=domains,
+            weighting="dwa",
+        )
+        for seed, domains in enumerate(weighted)
+    ]
+    summary = aggregate(files, tmp_path / "tables", tmp_path / "metrics.json").set_index(
+        "weighting"
+    )
+    assert summary.loc["dwa", "delta_mtl_vs_equal_mean"] == pytest.approx(7.5)
+    expected_ci = confidence_halfwidth(pd.Series([5.0, 10.0]))
+    assert summary.loc["dwa", "delta_mtl_vs_equal_ci95"] == pytest.approx(expected_ci)
+    assert summary.loc["fixed", "delta_mtl_vs_equal_mean"] == pytest.approx(0.0, abs=1e-12)
+    runs = pd.read_csv(tmp_path / "tables" / "runs.csv")
+    assert {"test_acc_domain_a", "test_acc_domain_b"} <= set(runs.columns)
+
+
+def test_single_domain_runs_have_no_delta_mtl(tmp_path):
+    summary = aggregate(write_grid(tmp_path / "runs"), tmp_path / "tables", tmp_path / "m.json")
+    assert not any(column.startswith("delta_mtl") for column in summary.columns)

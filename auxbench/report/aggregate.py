@@ -18,6 +18,7 @@ from scipy import stats
 from auxbench import io as atomic
 from auxbench.config import ConfigError, TrainConfig
 from auxbench.grid import FANNED_OUT, FIXED, method_spec, uses_lambda, weighting_spec
+from auxbench.metrics import delta_mtl
 from auxbench.report.stats import confidence_halfwidth
 
 RUN_COLUMNS = (
@@ -36,6 +37,7 @@ RUN_COLUMNS = (
 MAY_DIFFER = (*FANNED_OUT, "noise_task", "gradient", "data_root")
 BASELINE = "single"
 LEARNED_WEIGHT_PREFIX = "weight_"  # per-epoch task weights an adaptive weighting logs
+DOMAIN_PREFIX = "test_acc_domain_"  # multi-domain runs: each domain's test accuracy
 
 
 def read_runs(metrics_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,11 +63,16 @@ def read_runs(metrics_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             for column in history.columns
             if column.startswith(LEARNED_WEIGHT_PREFIX)
         }
+        per_domain = {
+            f"{DOMAIN_PREFIX}{name}": accuracy
+            for name, accuracy in metrics.get("test_acc_per_domain_at_best_val", {}).items()
+        }
         runs.append(
             {
                 **keys,
                 **{c: metrics[c] for c in RUN_COLUMNS},
                 **learned,
+                **per_domain,
                 "run_dir": str(path.parent),
             }
         )
@@ -94,7 +101,11 @@ def _check_comparable(reference: tuple[Path, dict], other: tuple[Path, dict]) ->
 def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per dataset × method × weighting × λ: mean, std, 95% CI, seeds, the difference
     and Welch p-value against ``single`` with fixed weights, and the mean final learned weight of
-    each task where a weighting learns them (``final_weight_<task>_mean``)."""
+    each task where a weighting learns them (``final_weight_<task>_mean``). Multi-domain runs
+    also get Δ_MTL (``delta_mtl_vs_equal_mean``/``_ci95``, in %): each run's per-domain test
+    accuracies against the seed means of ``single`` with fixed weights, i.e. equal weighting of
+    the domains (``auxbench.metrics.delta_mtl``)."""
+    runs = runs.assign(**_delta_mtl_vs_equal(runs))
     rows = []
     groups = runs.groupby(["dataset", "method", "weighting", "lam"], dropna=False)
     for (dataset, method, weighting, lam), group in groups:
@@ -129,9 +140,38 @@ def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
                     for column in runs.columns
                     if column.startswith(f"final_{LEARNED_WEIGHT_PREFIX}")
                 },
+                **(
+                    {
+                        "delta_mtl_vs_equal_mean": group[DELTA_MTL].mean(),
+                        "delta_mtl_vs_equal_ci95": confidence_halfwidth(group[DELTA_MTL]),
+                    }
+                    if DELTA_MTL in runs
+                    else {}
+                ),
             }
         )
     return pd.DataFrame(rows)
+
+
+DELTA_MTL = "delta_mtl_vs_equal"
+
+
+def _delta_mtl_vs_equal(runs: pd.DataFrame) -> dict[str, pd.Series]:
+    """``{DELTA_MTL: per-run Δ_MTL}`` for runs with per-domain accuracies whose dataset has
+    equal-weighting runs (``single``, fixed weights); nothing when no run has domains."""
+    domains = [column for column in runs.columns if column.startswith(DOMAIN_PREFIX)]
+    if not domains:
+        return {}
+    equal = runs[(runs["method"] == BASELINE) & (runs["weighting"] == FIXED)]
+    reference = equal.groupby("dataset")[domains].mean()
+
+    def delta(run: pd.Series) -> float:
+        scores = run[domains].dropna()
+        if run["dataset"] not in reference.index or scores.empty:
+            return math.nan
+        return delta_mtl(list(scores), list(reference.loc[run["dataset"], scores.index]))
+
+    return {DELTA_MTL: runs.apply(delta, axis=1)}
 
 
 def _welch_p(values: pd.Series, baseline: pd.Series) -> float:
