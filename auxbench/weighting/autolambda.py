@@ -90,7 +90,7 @@ class AutoLambda(Weighting):
         self.init, self.lr, self.fd_scale = float(init), float(lr), float(fd_scale)
         super().__init__(n_tasks, primary, gradient)
         self.optimizer = torch.optim.Adam([self.weights], lr=self.lr)
-        self.meta_loss = math.nan
+        self.meta_loss = torch.tensor(math.nan)
 
     def initial_weights(self) -> torch.Tensor:
         return torch.full((self.n_tasks,), self.init)
@@ -133,7 +133,7 @@ class AutoLambda(Weighting):
 
         with torch.no_grad():
             difference = losses_at(eps) - losses_at(-eps)
-        self.meta_loss = float(meta_loss.detach())
+        self.meta_loss = meta_loss.detach()  # read in logs(): no host sync per step
         return -meta.lr * difference / (2 * eps)
 
     def virtual_step(self, meta: MetaStep, losses: Sequence[torch.Tensor] | None = None) -> Params:
@@ -185,19 +185,19 @@ class AutoLambda(Weighting):
 
     def logs(self) -> dict[str, float]:
         """The weights and the last primary meta loss (after the virtual step)."""
-        return {**super().logs(), "meta_loss": self.meta_loss}
+        return {**super().logs(), "meta_loss": float(self.meta_loss)}
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state["optimizer"] = copy.deepcopy(self.optimizer.state_dict())
-        state["meta_loss"] = self.meta_loss
+        state["meta_loss"] = self.meta_loss.cpu()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.optimizer = torch.optim.Adam([self.weights], lr=self.lr)
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-        self.meta_loss = float(state["meta_loss"])
+        self.meta_loss = torch.as_tensor(state["meta_loss"]).clone()
 
 
 def _trainable(meta: MetaStep) -> list[str]:

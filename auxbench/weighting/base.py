@@ -92,13 +92,14 @@ def log_tasks(log_losses: bool | str, n_tasks: int, auxiliary: Sequence[int]) ->
 
 
 def logged(losses: Sequence[torch.Tensor], tasks: Sequence[int], name: str) -> list[torch.Tensor]:
-    """``losses`` with those of ``tasks`` replaced by their log; each of those must be > 0."""
-    for i in tasks:
-        if not losses[i].item() > 0:
-            raise ValueError(
-                f"{name}: log_losses needs positive losses, got {losses[i].item()} for task {i} "
-                "(log only the losses that stay > 0, e.g. log_losses='auxiliary', or none)"
-            )
+    """``losses`` with those of ``tasks`` replaced by their log; each of those must be > 0 (one
+    host sync for all of them)."""
+    if not bool(torch.stack([losses[i].detach().float() for i in tasks]).gt(0).all()):
+        bad = next(i for i in tasks if not losses[i].item() > 0)
+        raise ValueError(
+            f"{name}: log_losses needs positive losses, got {losses[bad].item()} for task {bad} "
+            "(log only the losses that stay > 0, e.g. log_losses='auxiliary', or none)"
+        )
     return [torch.log(loss) if i in tasks else loss for i, loss in enumerate(losses)]
 
 

@@ -94,9 +94,8 @@ class OlAux(Weighting):
         total = super().backward(losses, shared_params, task_params=task_params, meta=meta)
         self.steps += 1
         if self.steps % self.horizon == 0:
-            for k, task in enumerate(self.auxiliary):
-                self.weights[task] += self.beta * float(self.alignment_sum[k])
-            self.alignment_sum.zero_()
+            self.weights[list(self.auxiliary)] += self.beta * self.alignment_sum.cpu().float()
+            self.alignment_sum = torch.zeros_like(self.alignment_sum)
         return total
 
     def update(
@@ -108,8 +107,9 @@ class OlAux(Weighting):
         """Add this step's ∇L_main·∇L_aux,i (on the shared parameters) to the running sum."""
         grads = self.shared_gradients(losses, shared_params)
         main = grads[list(self.primary)].sum(dim=0)
-        self.alignment = (grads[list(self.auxiliary)] @ main).detach().to("cpu", torch.float64)
-        self.alignment_sum += self.alignment
+        # summed on the gradients' device; read on the host only when the weights move
+        self.alignment = (grads[list(self.auxiliary)] @ main).detach().to(torch.float64)
+        self.alignment_sum = self.alignment_sum.to(self.alignment) + self.alignment
 
     def minimum_passes(self) -> Passes:
         """A forward and one task backward per task (the step reuses the per-task gradients)."""
@@ -125,8 +125,8 @@ class OlAux(Weighting):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state["steps"] = self.steps
-        state["alignment"] = self.alignment.clone()
-        state["alignment_sum"] = self.alignment_sum.clone()
+        state["alignment"] = self.alignment.cpu()
+        state["alignment_sum"] = self.alignment_sum.cpu()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
