@@ -261,13 +261,19 @@ class TrainingLoop:
         """What ``model.pt`` holds: the network's and the weighting's state."""
         return {"model": self.model.state_dict(), "weighting": self.weighting.state_dict()}
 
+    def placed(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` on the training device, in channels-last format when the config asks (for
+        the main network and the networks a method runs beside it)."""
+        module = module.to(self.device)
+        if self.config.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
     def prepared(self, model: torch.nn.Module) -> torch.nn.Module:
         """``model`` on the device, in channels-last format and compiled when the config asks
         (compiling in place keeps its parameter names, so checkpoints and functional calls of
         the meta-steps see the same module)."""
-        model = model.to(self.device)
-        if self.config.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+        model = self.placed(model)
         if self.config.compile:
             backend = self.config.compile if isinstance(self.config.compile, str) else "inductor"
             model.compile(backend=backend)

@@ -100,7 +100,9 @@ def test_a_compiled_channels_last_network_trains_like_the_plain_one(synthetic, m
     settings = {"method": method, "weighting": weighting, "epochs": 1, "train_limit": 50}
     plain = Trainer(config(**settings), synthetic)
     fast = Trainer(config(**settings, compile="eager", channels_last=True), synthetic)
-    assert fast.model.trunk[0].weight.is_contiguous(memory_format=torch.channels_last)
+    networks = [fast.model, *([fast.method.label_net.network] if method == "maxl" else [])]
+    for network in networks:  # the main network and MAXL's label network beside it
+        assert network.trunk[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert list(fast.model.state_dict()) == list(plain.model.state_dict())
     expected, got = plain.run_epoch(1), fast.run_epoch(1)
     assert got["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-4)

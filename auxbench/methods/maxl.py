@@ -194,15 +194,17 @@ class MaxlMethod(Method):
     def setup(self, trainer: Trainer) -> None:
         self.trainer = trainer
         data, config = self.dataset, self.config
-        self.label_net = LabelNetwork.build(
-            config.model,
-            data.in_channels,
-            data.num_classes,
-            self.psi,
-            self.weighted,
-            config.width,
-            data.image_size,
-        ).to(trainer.device)
+        self.label_net = trainer.placed(
+            LabelNetwork.build(
+                config.model,
+                data.in_channels,
+                data.num_classes,
+                self.psi,
+                self.weighted,
+                config.width,
+                data.image_size,
+            )
+        )
         self.optimizer = torch.optim.SGD(
             self.label_net.parameters(),
             lr=self.params["gen_lr"],

@@ -101,7 +101,7 @@ class RlAuxMethod(Method):
         )
         self.env = AuxLabelEnv(trainer, settings, seed=config.seed + 4)
         self.agent = self._agent(trainer)
-        self.policy: AuxLabelPolicy = self.agent.policy
+        self.policy: AuxLabelPolicy = trainer.placed(self.agent.policy)
         self.env.label_distribution = self.policy.label_probs
         self.env.save_canonical()
         self.main_stats = LabelStats(self.env.stats.num_aux_classes, trainer.device)
