@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
+import tarfile
 from collections import Counter
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from auxbench.data import (
     registry,
 )
 from auxbench.data import fetch as fetch_module
+from auxbench.data.readers import extract_archive
 from auxbench.data.split import stratified_split
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -154,7 +157,12 @@ def test_cifar100_20_primary_is_the_files_coarse_labels(tmp_path):
         ("cifar100-20", write_cifar100, "cifar-100-python", "cifar-100-python.tar.gz"),
     ],
 )
-def test_cifar_is_extracted_from_its_archive(tmp_path, name, write, directory, archive):
+@pytest.mark.parametrize("filters", [True, False])  # False: a Python without tarfile filters
+def test_cifar_is_extracted_from_its_archive(
+    tmp_path, name, write, directory, archive, filters, monkeypatch
+):
+    if not filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
     write(tmp_path)
     direct = load(name, root=tmp_path)
     make_tar(tmp_path, directory, archive)
@@ -573,3 +581,25 @@ def test_fetch_downloads_into_root_atomically(tmp_path, monkeypatch, as_root):
     files = sorted(p.name for p in (tmp_path / "fashion-mnist").iterdir())
     assert files == sorted(f"{f}.gz" for f in FASHION_FILES)
     assert len(load("fashion-mnist", root=tmp_path).test) == 20
+
+
+@pytest.mark.parametrize("filters", [True, False])  # False: a Python without tarfile filters
+@pytest.mark.parametrize("bad", ["link", "parent"])
+def test_an_archive_with_links_or_escaping_paths_is_refused(tmp_path, bad, filters, monkeypatch):
+    if not filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"x")
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(tmp_path / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+        member = tarfile.TarInfo("cifar-10-batches-py/../../outside")
+        if bad == "link":
+            member = tarfile.TarInfo("cifar-10-batches-py/batches.meta")
+            member.type, member.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(member, io.BytesIO(b""))
+    destination = tmp_path / "out"
+    destination.mkdir()
+    with pytest.raises(DataError, match="refusing to extract"):
+        extract_archive(archive, "cifar-10-batches-py", destination)
+    assert not (tmp_path / "outside").exists() and list(destination.iterdir()) == []

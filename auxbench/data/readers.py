@@ -217,9 +217,10 @@ def read_svhn_mat(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
 def extract_archive(archive: Path, member_dir: str, dest: Path) -> None:
     """Extract the ``member_dir/`` entries of a tar archive into ``dest``, atomically per file.
 
-    Members are extracted with tarfile's ``data`` filter (no absolute paths, ``..``, devices or
-    escaping links) into a temporary directory inside ``dest``, then each file is moved into place
-    with an atomic rename.
+    Only regular files and directories with relative paths inside ``member_dir/`` are accepted
+    (no absolute paths, ``..``, links or devices); they are extracted, with tarfile's ``data``
+    filter where this Python has it, into a temporary directory inside ``dest``, then each file is
+    moved into place with an atomic rename.
     """
     staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest))
     try:
@@ -233,7 +234,18 @@ def extract_archive(archive: Path, member_dir: str, dest: Path) -> None:
                         f"{archive}: archive has no {member_dir}/ directory; "
                         "is this the right archive?"
                     )
-                tar.extractall(staging, members=members, filter="data")
+                for member in members:
+                    if ".." in PurePosixPath(member.name).parts or not (
+                        member.isfile() or member.isdir()
+                    ):
+                        raise DataError(
+                            f"{archive}: refusing to extract {member.name!r} (a link, device or "
+                            "path outside the archive's directory); is this the right archive?"
+                        )
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4, 3.10.12
+                    tar.extractall(staging, members=members, filter="data")
+                else:
+                    tar.extractall(staging, members=members)
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise DataError(
                 f"{archive}: corrupt or truncated archive ({exc}); download it again"
