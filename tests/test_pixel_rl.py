@@ -17,6 +17,7 @@ from auxbench.cli import main
 from auxbench.pixelrl.a2c import AuxA2C, SmallCNN
 from auxbench.pixelrl.envs import CATCH_ID, PixelCatch, make_env
 from auxbench.pixelrl.metrics import area_under_curve, steps_to_threshold
+from auxbench.pixelrl.run import build_model, make_rl_config
 from auxbench.pixelrl.tasks import (
     TASKS,
     AuxTask,
@@ -266,3 +267,11 @@ def test_rl_train_and_aggregate_write_runs_tables_and_figures(tmp_path):
         "rlreturn_catch.png",
         "rlweights_catch.png",
     ]
+
+
+@pytest.mark.parametrize(("method", "factor"), [("olaux1", 0.2), ("olaux5", 1.0)])
+def test_olaux_n_gets_the_papers_beta(method, factor):
+    """§5.6: OL-AUX-5 uses β; OL-AUX-1, which updates w five times as often, β/5."""
+    model = build_model(make_rl_config({"method": method, "n_envs": 2, "beta": 0.01}))
+    assert model.weighting.horizon == int(method[-1])
+    assert model.weighting.beta == pytest.approx(0.01 * factor)

@@ -105,13 +105,19 @@ def make_rl_config(values: dict[str, Any], source: str = "rl config") -> RLConfi
     return build_validated(RLConfig, values, source)
 
 
+def olaux_beta(beta: float, horizon: int) -> float:
+    """The β of OL-AUX-N: ``beta`` for the paper's N = 5, scaled by N/5 otherwise (§5.6 runs
+    OL-AUX-1 with β/5 "to make a fair comparison, as it updates w more frequently")."""
+    return beta * horizon / 5
+
+
 def build_model(config: RLConfig) -> AuxA2C:
     """The A2C agent of ``config`` on its vectorised environment (each with a ``Monitor``)."""
     spec = env_spec(config.env)
     env = make_vec_env(lambda: make_env(config.env), n_envs=config.n_envs, seed=config.seed)
     name, params = METHODS[config.method]
-    if name == "olaux":
-        params = {**params, "beta": config.beta / params["horizon"]}
+    if name == "olaux":  # §5.6: OL-AUX-1 updates w 5× as often as OL-AUX-5, so its β is β/5
+        params = {**params, "beta": olaux_beta(config.beta, params["horizon"])}
     policy_kwargs = {} if spec.atari else {"features_extractor_class": SmallCNN}
     if config.optimizer == "adam":
         policy_kwargs["optimizer_kwargs"] = {"eps": 1e-5}
