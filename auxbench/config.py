@@ -57,7 +57,7 @@ class TrainConfig:
     augment: bool = True
     device: str = "auto"
     bf16: bool = False
-    channels_last: bool = False  # the main network in channels-last memory format (GPU convs)
+    channels_last: bool = False  # channels-last networks (main, label net, agent): faster pooling
     compile: bool | str = False  # torch.compile the main network (a string names the backend)
     data_root: str | None = None
     method_params: dict[str, Any] = field(default_factory=dict)

@@ -174,8 +174,9 @@ class Weighting:
         meta: MetaStep | None = None,
     ) -> torch.Tensor:
         """Accumulate gradients of the tasks' ``losses`` (see the module doc; those of
-        ``logged_tasks`` are first replaced by their log); return the weighted total, detached. ``task_params`` (the non-shared parameters) saves one pass through the
-        shared ones when a gradient method is used; ``meta`` is required when ``needs_meta``."""
+        ``logged_tasks`` are first replaced by their log); return the weighted total, detached.
+        ``task_params`` (the non-shared parameters) saves one pass through the shared ones when a
+        gradient method is used; ``meta`` is required when ``needs_meta``."""
         if len(losses) != self.n_tasks:
             raise ValueError(f"{self.name} expects {self.n_tasks} losses, got {len(losses)}")
         if self.needs_meta and meta is None:
