@@ -6,7 +6,7 @@ if "bench" in config:
 
     rule bench:
         input:
-            f"{PREPARED}/{config['bench'].get('dataset', config['datasets'][0])}.json",
+            f"{PREPARED}/{bench_dataset()}.json",
         output:
             **bench_scaling_output(),
             costs=report(

@@ -26,15 +26,20 @@ PREPARED = config["prepared"]
 RUN_DIRECTORIES = [run_directory(RESULTS, point) for point in grid_points(config)]
 
 
-def train_settings(wildcards):
-    """The config's shared training settings as ``--set KEY=VALUE`` flags (values as JSON)."""
-    settings = dict(config["train"])
-    if config.get("data_root"):
-        settings["data_root"] = config["data_root"]
+def set_flags(settings):
+    """A mapping as ``--set KEY=VALUE`` flags (values as JSON)."""
     return " ".join(
         f"--set {shlex.quote(f'{key}={json.dumps(value)}')}"
         for key, value in settings.items()
     )
+
+
+def train_settings(wildcards):
+    """The config's shared training settings as ``--set`` flags."""
+    settings = dict(config["train"])
+    if config.get("data_root"):
+        settings["data_root"] = config["data_root"]
+    return set_flags(settings)
 
 
 def lambda_flag(wildcards):
@@ -80,12 +85,16 @@ def bench_scaling_output():
     return {"scaling": report(path, caption="../report/bench.rst", category="Cost")}
 
 
+def bench_dataset():
+    """The benchmark's dataset: the `bench` section's, else the grid's first."""
+    return config["bench"].get("dataset", config["datasets"][0])
+
+
 def bench_flags(wildcards):
     """`auxbench bench` flags from the config's `bench` section."""
     bench = config["bench"]
-    dataset = bench.get("dataset", config["datasets"][0])
     flags = [
-        f"--dataset {shlex.quote(dataset)}",
+        f"--dataset {shlex.quote(bench_dataset())}",
         f"--model {shlex.quote(config['train'].get('model', 'small'))}",
         f"--methods {shlex.quote(','.join(bench['methods']))}",
         f"--steps {bench['steps']} --repeats {bench['repeats']}",
@@ -113,8 +122,5 @@ RL_RUNS = (
 
 
 def rl_settings(wildcards):
-    """The `rl.settings` mapping as ``--set KEY=VALUE`` flags (values as JSON)."""
-    return " ".join(
-        f"--set {shlex.quote(f'{key}={json.dumps(value)}')}"
-        for key, value in RL.get("settings", {}).items()
-    )
+    """The `rl.settings` mapping as ``--set`` flags."""
+    return set_flags(RL.get("settings", {}))
