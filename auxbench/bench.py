@@ -273,6 +273,7 @@ def method_costs(
     for _ in range(repeats):
         for spec in specs:
             times[spec].append(_wall_time(trainers[spec].device, epoch(spec)))
+    header = _header(dataset, model, trainers["single"].device, steps, base.batch_size, repeats)
     rows = []
     for spec in specs:
         trainer = trainers[spec]
@@ -292,11 +293,9 @@ def method_costs(
                 "minimum_step_s": minimum_time,
                 "vs_minimum": epoch_time / steps_run / minimum_time,
                 "peak_memory_mib": peak_memory_mib(trainer.device, epoch(spec)),
+                "setting": header,
             }
         )
-    header = _header(dataset, model, trainers["single"].device, steps, base.batch_size, repeats)
-    for row in rows:
-        row["setting"] = header
     return rows
 
 
