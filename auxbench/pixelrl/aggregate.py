@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from auxbench import io as atomic
 from auxbench.pixelrl.run import METHODS
-from auxbench.report.plots import _colours, _figure, _t_interval
+from auxbench.report.plots import colours, new_figure, t_interval
 from auxbench.report.stats import confidence_halfwidth
 
 RUN_COLUMNS = ["env", "method", "seed", "auc", "steps_to_threshold", "threshold", "final_return"]
@@ -54,7 +54,7 @@ def method_order(methods) -> list[str]:
 
 
 def _returns(curves: pd.DataFrame, threshold: float, palette: dict) -> Figure:
-    fig, (ax,) = _figure(7.5, 4.2)
+    fig, (ax,) = new_figure(7.5, 4.2)
     sns.lineplot(
         data=curves,
         x="step",
@@ -62,7 +62,7 @@ def _returns(curves: pd.DataFrame, threshold: float, palette: dict) -> Figure:
         hue="method",
         hue_order=method_order(curves["method"]),
         palette=palette,
-        errorbar=_t_interval,
+        errorbar=t_interval,
         ax=ax,
     )
     ax.axhline(threshold, color="0.4", linestyle="--", linewidth=1, label="threshold")
@@ -81,14 +81,14 @@ def _weights(curves: pd.DataFrame) -> Figure | None:
         id_vars=["step", "method", "seed"], value_vars=columns, var_name="task", value_name="weight"
     )
     long["task"] = long["task"].str.removeprefix("weight_")
-    fig, axes = _figure(5.5 * len(methods), 4.0, ncols=len(methods))
+    fig, axes = new_figure(5.5 * len(methods), 4.0, ncols=len(methods))
     for ax, method in zip(axes, methods, strict=True):
         sns.lineplot(
             data=long[long["method"] == method],
             x="step",
             y="weight",
             hue="task",
-            errorbar=_t_interval,
+            errorbar=t_interval,
             ax=ax,
         )
         ax.set(title=f"{method}: auxiliary weights (mean over seeds)", xlabel="environment steps")
@@ -110,7 +110,7 @@ def aggregate_rl(run_dirs: list[Path], tables: Path, figures: Path) -> pd.DataFr
     atomic.write_text(tables / "rl_summary.md", summary.to_markdown(index=False, floatfmt=".3f"))
     figures.mkdir(parents=True, exist_ok=True)
     order = method_order(runs["method"])
-    palette = dict(zip(order, _colours(len(order)), strict=True))
+    palette = dict(zip(order, colours(len(order)), strict=True))
     for env in sorted(runs["env"].unique()):
         env_curves = curves[curves["env"] == env]
         threshold = float(runs.loc[runs["env"] == env, "threshold"].iloc[0])

@@ -69,7 +69,7 @@ def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     for dataset in sorted(runs["dataset"].unique()):
         d_runs = runs[runs["dataset"] == dataset]
         order = label_order(d_runs)
-        palette = dict(zip(order, _colours(len(order)), strict=True))
+        palette = dict(zip(order, colours(len(order)), strict=True))
         figures = {
             "curves": _curves(history[history["dataset"] == dataset], order, palette),
             "accuracy": _accuracy(d_runs, summary[summary["dataset"] == dataset], order, palette),
@@ -87,13 +87,15 @@ def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     return written
 
 
-def _colours(n: int) -> list:
+def colours(n: int) -> list:
+    """``n`` distinguishable colours (tab10 up to 10, else husl)."""
     return sns.color_palette("tab10" if n <= 10 else "husl", n)
 
 
-def _figure(
+def new_figure(
     width: float, height: float, ncols: int = 1, nrows: int = 1, sharey: bool = True
 ) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout figure with an Agg canvas and its axes, flattened."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig, np.atleast_1d(fig.subplots(nrows, ncols, sharey=sharey)).ravel()
@@ -103,7 +105,7 @@ def _bar_height(n_labels: int) -> float:
     return 1.6 + 0.45 * n_labels
 
 
-def _t_interval(values: pd.Series) -> tuple[float, float]:
+def t_interval(values: pd.Series) -> tuple[float, float]:
     """Mean ± half-width of the Student-t 95% CI, as seaborn's ``errorbar`` callable expects."""
     mean, half = values.mean(), confidence_halfwidth(pd.Series(values))
     return mean - half, mean + half
@@ -118,7 +120,7 @@ def _per_epoch(ax, rows: pd.DataFrame, column: str, order, palette, legend: bool
         hue="label",
         hue_order=[label for label in order if label in set(rows["label"])],
         palette=palette,
-        errorbar=_t_interval,
+        errorbar=t_interval,
         ax=ax,
         legend=legend,
     )
@@ -130,7 +132,7 @@ def _curves(history: pd.DataFrame, order: list[str], palette: dict) -> Figure | 
     """Validation and test accuracy per epoch: mean over seeds with a 95% t-CI band."""
     if history.empty:
         return None
-    fig, axes = _figure(11, 4.2, ncols=2)
+    fig, axes = new_figure(11, 4.2, ncols=2)
     for ax, column, name in zip(axes, ("val_acc", "test_acc"), ("Validation", "Test"), strict=True):
         _per_epoch(ax, history, column, order, palette, legend=True)
         ax.set(title=f"{name} accuracy (mean over seeds, band: 95% t-CI)", ylabel="accuracy")
@@ -166,7 +168,7 @@ def _accuracy(runs, summary: pd.DataFrame, order, palette) -> Figure:
     order = [label for label in order if label in summary.index]
     means = summary.loc[order, "test_acc_mean"]
     ci = summary.loc[order, "test_acc_ci95"].to_numpy(dtype=float)
-    fig, (ax,) = _figure(8, _bar_height(len(order)))
+    fig, (ax,) = new_figure(8, _bar_height(len(order)))
     _bars_with_seeds(ax, means, runs, "test_acc_at_best_val", order, palette)
     for bars in ax.containers:  # one container per label (hue)
         ax.bar_label(bars, fmt="%.4f", label_type="center", fontsize=8)
@@ -188,9 +190,9 @@ def _lambda(summary: pd.DataFrame) -> Figure | None:
     swept = summary[summary["lam"].gt(0)].sort_values(["method", "weighting", "lam"])
     if swept.empty:
         return None
-    fig, (ax,) = _figure(7, 4.5)
+    fig, (ax,) = new_figure(7, 4.5)
     series = list(swept.groupby(["method", "weighting"], sort=False))
-    for ((method, weighting), rows), colour in zip(series, _colours(len(series)), strict=True):
+    for ((method, weighting), rows), colour in zip(series, colours(len(series)), strict=True):
         ax.errorbar(
             rows["lam"],
             rows["test_acc_mean"],
@@ -219,7 +221,7 @@ def _lambda(summary: pd.DataFrame) -> Figure | None:
 
 def _wall_time(runs: pd.DataFrame, order, palette) -> Figure:
     """Training wall time per run label: mean over seeds as bars, seeds as dots."""
-    fig, (ax,) = _figure(8, _bar_height(len(order)))
+    fig, (ax,) = new_figure(8, _bar_height(len(order)))
     means = runs.groupby("label")["wall_time_s"].mean()
     _bars_with_seeds(ax, means, runs, "wall_time_s", order, palette)
     ax.set(title="Training wall time (mean over seeds; dots: seeds)", xlabel="wall time [s]")
@@ -246,7 +248,7 @@ def _diagnostics(history: pd.DataFrame, order: list[str], palette: dict) -> Figu
         return None
     ncols = min(3, len(columns))
     nrows = -(-len(columns) // ncols)
-    fig, axes = _figure(4.2 * ncols + 2, 3.2 * nrows, ncols, nrows, sharey=False)
+    fig, axes = new_figure(4.2 * ncols + 2, 3.2 * nrows, ncols, nrows, sharey=False)
     for ax, column in zip(axes, columns, strict=False):
         _per_epoch(ax, history[history[column].notna()], column, order, palette, legend=False)
         ax.set(title=column, ylabel="")
