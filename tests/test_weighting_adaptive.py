@@ -75,6 +75,8 @@ def test_bad_settings_are_rejected():
         weighting.create("gradnorm", 2, alpha=-0.5)
     with pytest.raises(ValueError, match="lr must be > 0"):
         weighting.create("gradnorm", 2, lr=0)
+    with pytest.raises(ValueError, match="min_weight must be in"):
+        weighting.create("gradnorm", 2, min_weight=0)
     method = weighting.create("dwa", 2)
     with pytest.raises(ValueError, match="expects 2 mean losses"):
         method.epoch_end([1.0])
@@ -216,6 +218,21 @@ def test_gradnorm_raises_the_weight_of_the_task_that_trains_slower():
     assert w0 > 1 > w1 and w0 + w1 == pytest.approx(2.0)
     assert [w0, w1] == pytest.approx(adam_reference([[0.0, 0.0], [-2.0, 2.0]], lr=0.025))
     assert method.initial_losses.tolist() == [1.0, 1.0]
+
+
+def test_gradnorm_keeps_every_weight_positive_when_adam_overshoots_zero():
+    # task 1 trains much faster (L̃ = (4, 1)): its target stays below its gradient norm, so every
+    # step pushes its weight down, and with lr = 1 Adam steps straight past zero
+    method = weighting.create("gradnorm", 2, lr=1.0, min_weight=1e-3)
+    gradnorm_step(method, scales=[1.0, 1.0], offsets=[0.0, 0.0])
+    task_1_weights = []
+    for _ in range(20):
+        gradnorm_step(method, scales=[1.0, 1.0], offsets=[3.0, 0.0])
+        w0, w1 = method.weights.tolist()
+        assert w0 + w1 == pytest.approx(2.0)
+        task_1_weights.append(w1)
+    assert min(task_1_weights) < 0.01  # Adam's step reached zero: the floor held it
+    assert min(task_1_weights) > 0
 
 
 def test_gradnorm_keeps_the_weights_summing_to_the_number_of_tasks():

@@ -9,7 +9,10 @@ shared parameters W follows its relative training rate. In every step t:
 
 with Lᵢ(0) the losses of the first step and the target mean(G)·rᵢ^α treated as a constant. The
 method's own Adam optimiser (learning rate ``lr``) takes one step on L_grad, after which the
-weights are renormalised so that Σ wᵢ = n_tasks. As in the paper's algorithm, the network update
+weights are renormalised so that Σ wᵢ = n_tasks. Adam can step a weight past zero, and a negative
+loss weight makes the network ascend that task's loss (with a noise task in the mix, the primary
+weight crossed zero within 200 steps and the run diverged), so every weight is first clamped at
+``min_weight`` > 0: the weights stay positive, as loss weights must. As in the paper's algorithm, the network update
 of step t uses the weights wᵢ(t) from before that step's GradNorm update.
 
 The paper takes W to be the last shared layer, which keeps the per-task gradients cheap; here W is
@@ -46,12 +49,15 @@ class GradNorm(Weighting):
         gradient: GradientMethod | None = None,
         alpha: float = 1.5,
         lr: float = 0.025,
+        min_weight: float = 1e-3,
     ):
         if not (math.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"gradnorm: alpha must be >= 0, got {alpha}")
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"gradnorm: lr must be > 0, got {lr}")
-        self.alpha = float(alpha)
+        if not (math.isfinite(min_weight) and 0 < min_weight < 1):
+            raise ValueError(f"gradnorm: min_weight must be in (0, 1), got {min_weight}")
+        self.alpha, self.min_weight = float(alpha), float(min_weight)
         super().__init__(n_tasks, primary, gradient)
         self.optimizer = torch.optim.Adam([self.weights], lr=lr)
         self.initial_losses: torch.Tensor | None = None  # Lᵢ(0), set by the first step
@@ -67,7 +73,8 @@ class GradNorm(Weighting):
         shared_params: Sequence[torch.Tensor],
         meta: MetaStep | None,
     ) -> None:
-        """Keep wᵢ(t) for this step's backward, then take one Adam step on L_grad and renormalise."""
+        """Keep wᵢ(t) for this step's backward, then take one Adam step on L_grad, clamp at
+        ``min_weight`` and renormalise."""
         self.step_weights = self.weights.clone()
         values = torch.stack([loss.detach() for loss in losses]).to(self.weights)
         if self.initial_losses is None:
@@ -81,11 +88,12 @@ class GradNorm(Weighting):
         rates = relative / relative.mean()
         norms = self.shared_gradients(losses, shared_params).norm(dim=1).to(self.weights)
         weights = self.weights.detach().requires_grad_()  # shares memory with self.weights
-        grad_norms = weights.abs() * norms  # ‖∇_W wᵢLᵢ‖ = |wᵢ|·‖∇_W Lᵢ‖
+        grad_norms = weights * norms  # ‖∇_W wᵢLᵢ‖ = wᵢ·‖∇_W Lᵢ‖, the weights being positive
         target = (grad_norms.mean() * rates**self.alpha).detach()
         (self.weights.grad,) = torch.autograd.grad((grad_norms - target).abs().sum(), weights)
         self.optimizer.step()
         with torch.no_grad():
+            self.weights.clamp_(min=self.min_weight)
             self.weights.mul_(self.n_tasks / self.weights.sum())
 
     def minimum_passes(self) -> Passes:
