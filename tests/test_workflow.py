@@ -173,7 +173,6 @@ def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
     status = run([BIN / "dvc", "status", "benchmark"], cwd=project)
     assert "weightings" in status.stdout  # any key of the config is a parameter of the stage
 
-    config = yaml.safe_load((project / "config" / "config.yaml").read_text())
     config["seeds"] = [0, 1, 2]
     (project / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     third = run([BIN / "dvc", "repro"], cwd=project)

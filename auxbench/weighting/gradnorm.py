@@ -9,11 +9,13 @@ shared parameters W follows its relative training rate. In every step t:
 
 with Lᵢ(0) the losses of the first step and the target mean(G)·rᵢ^α treated as a constant. The
 method's own Adam optimiser (learning rate ``lr``) takes one step on L_grad, after which the
-weights are renormalised so that Σ wᵢ = n_tasks. Adam can step a weight past zero, and a negative
-loss weight makes the network ascend that task's loss (with a noise task in the mix, the primary
-weight crossed zero within 200 steps and the run diverged), so every weight is first clamped at
-``min_weight`` > 0: the weights stay positive, as loss weights must. As in the paper's algorithm, the network update
+weights are renormalised so that Σ wᵢ = n_tasks. As in the paper's algorithm, the network update
 of step t uses the weights wᵢ(t) from before that step's GradNorm update.
+
+Adam can step a weight past zero, and a negative loss weight makes the network ascend that task's
+loss (with a noise task in the mix, the primary weight crossed zero within 200 steps and the run
+diverged), so every weight is first clamped at ``min_weight`` > 0: the weights stay positive, as
+loss weights must.
 
 The paper takes W to be the last shared layer, which keeps the per-task gradients cheap; here W is
 whatever the caller passes as ``shared_params``, so callers choose (e.g. only the trunk's last
