@@ -321,11 +321,15 @@ class TrainingLoop:
             )
 
     def weight_logs(self) -> dict[str, float]:
-        """``weight_<task>`` of every task, for weightings that change them (not ``fixed``)."""
+        """The weighting's ``task_logs`` as ``<name>_<task>`` (``weight_<task>``, GCS's
+        ``kept_<task>``, ...), for weightings that change them (not ``fixed``)."""
         if self.config.weighting == "fixed":
             return {}
-        weights = self.weighting.weights.tolist()
-        return {f"weight_{name}": w for name, w in zip(self.task_names, weights, strict=True)}
+        return {
+            f"{name}_{task}": value
+            for name, values in self.weighting.task_logs().items()
+            for task, value in zip(self.task_names, values.tolist(), strict=True)
+        }
 
     def fit(self, out_dir: Path | None = None) -> dict[str, Any]:
         """Train for ``epochs`` (or until early stopping) and return the run's metrics.

@@ -173,6 +173,24 @@ def test_gcs_keeps_aligned_and_drops_opposed_auxiliary_gradients(give_task_param
     assert method.logs()["cosine_2"] == pytest.approx(1 / math.sqrt(29 * 10))
 
 
+def test_gcs_logs_the_fraction_of_each_epochs_steps_an_auxiliary_gradient_was_kept():
+    method = weighting.create("gcs", 3, primary=[0])
+    assert math.isnan(method.logs()["kept_1"])  # no step yet
+    for flipped in (False, True, True, False):  # in epoch 1, task 1 opposes the primary in 2 of 4
+        w, _, losses = gcs_problem()
+        method.backward([losses[0], -losses[1] if flipped else losses[1], losses[2]], [w])
+    method.epoch_end([0.0] * 3)
+    epoch_1 = method.logs()  # after epoch_end: still the epoch that ended
+    assert [epoch_1["kept_1"], epoch_1["kept_2"]] == [0.5, 0.0]
+    assert math.isnan(epoch_1["kept_0"])  # primary: never gated
+    assert epoch_1["cosine_1"] == pytest.approx(0.0)  # ±1/√2, twice each
+    assert epoch_1["cosine_2"] == pytest.approx(-1 / math.sqrt(10))
+    w, _, losses = gcs_problem()
+    method.backward(losses, [w])  # the next step starts epoch 2's window
+    assert method.logs()["kept_1"] == 1.0
+    assert method.logs()["cosine_1"] == pytest.approx(1 / math.sqrt(2))
+
+
 def gradnorm_step(method, scales, offsets):
     """Losses Lᵢ = scaleᵢ·w² + offsetᵢ at w = 1: ‖∇_w Lᵢ‖ = 2·scaleᵢ, Lᵢ = scaleᵢ + offsetᵢ."""
     w = nn.Parameter(torch.tensor([1.0]))
@@ -260,7 +278,7 @@ def test_state_round_trips_and_training_continues_identically(name):
         got, expected = train_step(restored, seed=step), train_step(method, seed=step)
         assert all(torch.equal(g, e) for g, e in zip(got, expected, strict=True))
         assert torch.equal(restored.weights, method.weights)
-        assert restored.logs() == method.logs()
+        assert restored.logs() == pytest.approx(method.logs(), rel=0, abs=0, nan_ok=True)
 
 
 @register

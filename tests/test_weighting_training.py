@@ -63,6 +63,9 @@ def test_every_weighting_trains_and_logs_its_weights(synthetic, name, tmp_path):
         assert "weight_noise" not in row
     else:
         assert all(math.isfinite(row[f"weight_{task}"]) for task in trainer.task_names)
+    if name == "gcs":  # the fraction of the epoch's steps each auxiliary gradient was kept
+        assert all(0 <= row[f"kept_{task}"] <= 1 for task in ("aux", "noise"))
+        assert math.isnan(row["kept_primary"])
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert "weights" in state["weighting"]
 

@@ -36,7 +36,9 @@ RUN_COLUMNS = (
 # part of the method's name, the gradient method part of the weighting's), and where data lies.
 MAY_DIFFER = (*FANNED_OUT, "noise_task", "gradient", "data_root")
 BASELINE = "single"
-LEARNED_WEIGHT_PREFIX = "weight_"  # per-epoch task weights an adaptive weighting logs
+# Per-epoch per-task values an adaptive weighting logs: its weights, and for GCS the fraction of
+# steps each auxiliary gradient was kept (``Weighting.task_logs``)
+LEARNED_PREFIXES = ("weight_", "kept_")
 DOMAIN_PREFIX = "test_acc_domain_"  # multi-domain runs: each domain's test accuracy
 
 
@@ -61,7 +63,7 @@ def read_runs(metrics_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         learned = {
             f"final_{column}": history[column].iloc[-1]
             for column in history.columns
-            if column.startswith(LEARNED_WEIGHT_PREFIX)
+            if column.startswith(LEARNED_PREFIXES)
         }
         per_domain = {
             f"{DOMAIN_PREFIX}{name}": accuracy
@@ -101,7 +103,8 @@ def _check_comparable(reference: tuple[Path, dict], other: tuple[Path, dict]) ->
 def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per dataset × method × weighting × λ: mean, std, 95% CI, seeds, the difference
     and Welch p-value against ``single`` with fixed weights, and the mean final learned weight of
-    each task where a weighting learns them (``final_weight_<task>_mean``). Multi-domain runs
+    each task where a weighting learns them (``final_weight_<task>_mean``; GCS's last-epoch
+    fraction of steps with the task kept, ``final_kept_<task>_mean``). Multi-domain runs
     also get Δ_MTL (``delta_mtl_vs_equal_mean``/``_ci95``, in %): each run's per-domain test
     accuracies against the seed means of ``single`` with fixed weights, i.e. equal weighting of
     the domains (``auxbench.metrics.delta_mtl``)."""
@@ -138,7 +141,7 @@ def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
                 **{
                     f"{column}_mean": group[column].mean()
                     for column in runs.columns
-                    if column.startswith(f"final_{LEARNED_WEIGHT_PREFIX}")
+                    if column.startswith(tuple(f"final_{p}" for p in LEARNED_PREFIXES))
                 },
                 **(
                     {

@@ -257,9 +257,18 @@ class Weighting:
     def epoch_end(self, mean_losses: Sequence[float]) -> None:
         """Called once per epoch with each task's mean training loss (nothing by default)."""
 
+    def task_logs(self) -> dict[str, torch.Tensor]:
+        """Per-task values worth recording every epoch, one entry per task (the trainer writes
+        them as ``<name>_<task>``; NaN where a value does not apply): the weights."""
+        return {"weight": self.weights.detach()}
+
     def logs(self) -> dict[str, float]:
-        """Values to log per epoch: the weight of every task (``weight_<i>``)."""
-        return {f"weight_{i}": float(w) for i, w in enumerate(self.weights.detach())}
+        """Values to log: each of ``task_logs`` per task (``weight_<i>``, ...)."""
+        return {
+            f"{name}_{i}": float(value)
+            for name, values in self.task_logs().items()
+            for i, value in enumerate(values)
+        }
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue: the weights, any learnable state, the gradient method."""

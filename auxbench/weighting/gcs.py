@@ -7,7 +7,10 @@ the same way as the primary gradient g = Σ_{p primary} ∇_θ L_p:
     ∇_θ = g + Σ_{a auxiliary} λ·[cos(g, ∇_θ L_a) > 0]·∇_θ L_a
 
 (the paper's unweighted variant). A cosine that is not defined (a zero gradient) counts as 0, so
-the auxiliary gradient is dropped. Every other parameter (the task-specific heads) gets the plain
+the auxiliary gradient is dropped. The weights stay λ; what GCS learns is which steps an auxiliary
+task reaches the shared parameters in, logged per epoch as ``kept_<i>`` (the fraction of the
+epoch's steps its gradient was kept: λ·kept is its mean effective weight) beside ``cosine_<i>``
+(the epoch's mean cosine). Every other parameter (the task-specific heads) gets the plain
 gradient of Σ_{p primary} L_p + λ·Σ_{a auxiliary} L_a. With a gradient method (``gradient=``), the
 gated task gradients are combined by it instead of summed.
 """
@@ -26,13 +29,17 @@ from auxbench.weighting.fixed import Fixed
 
 class CosineGate(GradientMethod):
     """Drops the auxiliary rows of the task gradients whose cosine with the primary gradient is not
-    positive, then combines the rows with ``inner``; keeps the last step's cosines."""
+    positive, then combines the rows with ``inner``. Sums each task's cosine and keep decision over
+    a window of steps, which ``close_window()`` ends (the next step starts a new one)."""
 
     name = "gcs-gate"
 
     def __init__(self, primary: Sequence[int], auxiliary: Sequence[int], inner: GradientMethod):
         self.primary, self.auxiliary, self.inner = list(primary), list(auxiliary), inner
-        self.cosines = torch.full((len(primary) + len(auxiliary),), float("nan"))
+        self.cosine_sum = torch.zeros(len(self.primary) + len(self.auxiliary), dtype=torch.float64)
+        self.kept_sum = torch.zeros_like(self.cosine_sum)
+        self.steps = 0
+        self.window_closed = False
 
     def combine(self, grads: torch.Tensor) -> torch.Tensor:
         """(tasks, n) weighted task gradients → the gated rows combined by ``inner``."""
@@ -40,14 +47,42 @@ class CosineGate(GradientMethod):
         cosines = cosine_similarity(grads, primary_grad, dim=1)
         keep = torch.ones_like(cosines)
         keep[self.auxiliary] = (cosines[self.auxiliary] > 0).to(keep.dtype)
-        self.cosines = cosines.detach()  # on the device: read in logs(), no sync per step
+        if self.window_closed:
+            self.cosine_sum = torch.zeros_like(self.cosine_sum)
+            self.kept_sum, self.steps = torch.zeros_like(self.kept_sum), 0
+            self.window_closed = False
+        # summed on the device: read in the logs, no host sync per step
+        self.cosine_sum = self.cosine_sum.to(cosines.device) + cosines.detach()
+        self.kept_sum = self.kept_sum.to(keep.device) + keep
+        self.steps += 1
         return self.inner.combine(grads * keep.unsqueeze(1))
 
+    def close_window(self) -> None:
+        """End the current window: the means stay readable until the next step starts a new one."""
+        self.window_closed = True
+
+    def window_means(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each task's mean cosine and the fraction of steps it was kept, over the window (NaN
+        before any step)."""
+        steps = self.steps or float("nan")
+        return (self.cosine_sum / steps).cpu(), (self.kept_sum / steps).cpu()
+
     def state_dict(self) -> dict[str, Any]:
-        return self.inner.state_dict()
+        return {
+            "inner": self.inner.state_dict(),
+            "window": {
+                "cosine_sum": self.cosine_sum.cpu(),
+                "kept_sum": self.kept_sum.cpu(),
+                "steps": self.steps,
+                "closed": self.window_closed,
+            },
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.inner.load_state_dict(state)
+        self.inner.load_state_dict(state["inner"])
+        window = state["window"]
+        self.cosine_sum, self.kept_sum = window["cosine_sum"], window["kept_sum"]
+        self.steps, self.window_closed = window["steps"], window["closed"]
 
 
 @register
@@ -74,7 +109,20 @@ class GCS(Fixed):
         self.gate = CosineGate(self.primary, self.auxiliary, gradient or GradientMethod())
         self.gradient = self.gate
 
+    def epoch_end(self, mean_losses: Sequence[float]) -> None:
+        """The epoch's steps form the window ``task_logs`` reports until the next step."""
+        self.gate.close_window()
+
+    def task_logs(self) -> dict[str, torch.Tensor]:
+        """The weights and, per auxiliary task, the fraction of the window's steps (this epoch's,
+        or the last one's after ``epoch_end``) its gradient was kept (``kept``; NaN for primary
+        tasks, which are never gated)."""
+        kept = self.gate.window_means()[1].clone()
+        kept[list(self.primary)] = float("nan")
+        return {**super().task_logs(), "kept": kept}
+
     def logs(self) -> dict[str, float]:
-        """The weights and, per auxiliary task, the last step's cosine (``cosine_<i>``)."""
-        cosines = {f"cosine_{i}": float(self.gate.cosines[i]) for i in self.auxiliary}
-        return {**super().logs(), **cosines}
+        """``task_logs`` per task and each auxiliary task's mean cosine over the window
+        (``cosine_<i>``)."""
+        cosines = self.gate.window_means()[0]
+        return {**super().logs(), **{f"cosine_{i}": float(cosines[i]) for i in self.auxiliary}}
