@@ -72,7 +72,7 @@ def train_jobs(project):
 def test_the_dag_runs_through_slurm_with_the_slurm_profile(slurm, tmp_path, capsys):
     project = copy_project(tmp_path, CONFIG)
     start = time.monotonic()
-    result = run([*SNAKEMAKE, "--verbose"], cwd=project)
+    result = run([*SNAKEMAKE, "--verbose"], cwd=project, env=ENV)
     seconds = time.monotonic() - start
     log = result.stdout + result.stderr
 

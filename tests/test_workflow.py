@@ -16,6 +16,9 @@ from auxbench.methods import METHODS
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+# Local runs: a stand-in scontrol that fails at once (see it for why; the SLURM tests use ENV)
+NO_CONTROLLER = Path(__file__).parent / "slurm" / "no-controller"
+LOCAL_ENV = {**ENV, "PATH": f"{NO_CONTROLLER}:{ENV['PATH']}"}
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", ".dvcignore", "auxbench")
 SYNTHETIC = {
     "datasets": ["synthetic"],
@@ -27,9 +30,9 @@ SYNTHETIC = {
 }
 
 
-def run(command, cwd=REPO, check=True):
+def run(command, cwd=REPO, check=True, env=LOCAL_ENV):
     result = subprocess.run(
-        command, cwd=cwd, env=ENV, capture_output=True, text=True, check=False, timeout=600
+        command, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600
     )
     if check and result.returncode != 0:
         raise AssertionError(f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -136,7 +139,7 @@ def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
 
 def test_a_job_that_dies_once_is_retried_and_resumes(tmp_path):
     project = copy_project(tmp_path, {**SYNTHETIC, "methods": ["single"], "seeds": [0]})
-    faulty = {**ENV, "AUXBENCH_FAULT_AFTER_EPOCH": "1"}
+    faulty = {**LOCAL_ENV, "AUXBENCH_FAULT_AFTER_EPOCH": "1"}
     result = subprocess.run(
         [BIN / "snakemake", "--cores", "1", "--retries", "1"],
         cwd=project,
