@@ -77,10 +77,7 @@ def test_lint_is_clean_and_rules_are_snakefmt_formatted():
 
 @pytest.mark.parametrize(
     "config",
-    [
-        "config/config.yaml",
-        *sorted(str(p.relative_to(REPO)) for p in (REPO / "config" / "paper").glob("*.yaml")),
-    ],
+    sorted(str(p.relative_to(REPO)) for p in (REPO / "config").glob("**/*.yaml")),
 )
 def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
     elsewhere = [f"results={tmp_path / 'results'}", f"prepared={tmp_path / 'prepared'}"]
