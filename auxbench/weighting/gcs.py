@@ -61,11 +61,13 @@ class CosineGate(GradientMethod):
         """End the current window: the means stay readable until the next step starts a new one."""
         self.window_closed = True
 
-    def window_means(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each task's mean cosine and the fraction of steps it was kept, over the window (NaN
-        before any step)."""
-        steps = self.steps or float("nan")
-        return (self.cosine_sum / steps).cpu(), (self.kept_sum / steps).cpu()
+    def mean_cosines(self) -> torch.Tensor:
+        """Each task's mean cosine over the window (NaN before any step)."""
+        return (self.cosine_sum / (self.steps or float("nan"))).cpu()
+
+    def kept_fractions(self) -> torch.Tensor:
+        """The fraction of the window's steps each task was kept (NaN before any step)."""
+        return (self.kept_sum / (self.steps or float("nan"))).cpu()
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -117,12 +119,12 @@ class GCS(Fixed):
         """The weights and, per auxiliary task, the fraction of the window's steps (this epoch's,
         or the last one's after ``epoch_end``) its gradient was kept (``kept``; NaN for primary
         tasks, which are never gated)."""
-        kept = self.gate.window_means()[1].clone()
+        kept = self.gate.kept_fractions()  # a new tensor: safe to overwrite
         kept[list(self.primary)] = float("nan")
         return {**super().task_logs(), "kept": kept}
 
     def logs(self) -> dict[str, float]:
         """``task_logs`` per task and each auxiliary task's mean cosine over the window
         (``cosine_<i>``)."""
-        cosines = self.gate.window_means()[0]
+        cosines = self.gate.mean_cosines()
         return {**super().logs(), **{f"cosine_{i}": float(cosines[i]) for i in self.auxiliary}}
