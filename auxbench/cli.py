@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-from auxbench.checkpoint import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted
-from auxbench.config import ConfigError, make_config, read_yaml
+from auxbench.config import make_config, read_yaml
 from auxbench.data import DataError
+from auxbench.foundations.errors import ConfigError
+from auxbench.training.checkpoint import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted
 
 # CLI flag → TrainConfig key, for the flags that override a --config file.
 TRAIN_FLAGS = {
@@ -195,13 +196,14 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from auxbench.train import train
+    from auxbench.methods import check_method
+    from auxbench.training.supervised import train
 
     values = read_yaml(args.config) if args.config else {}
     values.update(_settings(args.set))
     overrides = {key: getattr(args, key) for key in (*TRAIN_FLAGS, "bf16")}
     values.update({key: value for key, value in overrides.items() if value is not None})
-    config = make_config(values, source=str(args.config or "command line"))
+    config = check_method(make_config(values, source=str(args.config or "command line")))
     metrics = train(config, args.out)
     print(
         f"test_acc_at_best_val={metrics['test_acc_at_best_val']:.4f} "
@@ -213,7 +215,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from auxbench.prepare import prepare
+    from auxbench.data.prepare import prepare
 
     manifest = prepare(args.dataset, args.out, args.root, args.expect)
     print(f"{args.dataset}: content sha256 {manifest['content_sha256']} → {args.out}")
@@ -290,7 +292,7 @@ def _methods(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from auxbench import bench
+    from auxbench.experiment import bench
 
     if args.steps < 1 or args.repeats < 1:
         raise ConfigError("bench: --steps and --repeats must be >= 1")

@@ -8,13 +8,14 @@ from typing import Any
 
 import yaml
 
-from auxbench.losses import LOSSES
+from auxbench.data import DATASETS
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.losses import LOSSES
+from auxbench.foundations.validation import at_least, choice
+from auxbench.models import TRUNKS
+from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
 SCHEDULES = ("step", "cosine")
-
-
-class ConfigError(ValueError):
-    """A configuration key or value is invalid; the message names it and the valid choices."""
 
 
 @dataclass
@@ -78,23 +79,17 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise ``ConfigError`` for any out-of-range value or unknown name; return ``self``."""
-        from auxbench.data import DATASETS
-        from auxbench.methods import method_names
-        from auxbench.models import TRUNKS
-        from auxbench.weighting import GRADIENTS, WEIGHTINGS
-
-        _choice("dataset", self.dataset, tuple(DATASETS))
-        _choice("method", self.method, method_names())
-        _choice("model", self.model, tuple(TRUNKS))
-        _choice("loss", self.loss, LOSSES)
-        _choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
-        _choice("weighting", self.weighting, tuple(sorted(WEIGHTINGS)))
+        choice("dataset", self.dataset, tuple(DATASETS))
+        choice("model", self.model, tuple(TRUNKS))
+        choice("loss", self.loss, LOSSES)
+        choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
+        choice("weighting", self.weighting, tuple(sorted(WEIGHTINGS)))
         if self.gradient is not None:
-            _choice("gradient", self.gradient, tuple(sorted(GRADIENTS)))
-        _choice("meta_split", self.meta_split, ("train", "val"))
-        _choice("schedule", self.schedule, SCHEDULES)
+            choice("gradient", self.gradient, tuple(sorted(GRADIENTS)))
+        choice("meta_split", self.meta_split, ("train", "val"))
+        choice("schedule", self.schedule, SCHEDULES)
         for name in ("epochs", "batch_size", "eval_batch_size", "lr_step"):
-            _at_least(name, getattr(self, name), 1)
+            at_least(name, getattr(self, name), 1)
         for name in ("lr", "width"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -111,11 +106,11 @@ class TrainConfig:
             )
         for name in ("train_limit", "eval_limit"):
             if getattr(self, name) is not None:
-                _at_least(name, getattr(self, name), 1)
+                at_least(name, getattr(self, name), 1)
         if self.patience is not None:
-            _at_least("patience", self.patience, 1)
+            at_least("patience", self.patience, 1)
         if self.noise_classes is not None:
-            _at_least("noise_classes", self.noise_classes, 2)
+            at_least("noise_classes", self.noise_classes, 2)
         for name, value in self.weighting_params.items():
             if name in WEIGHTINGS and not isinstance(value, dict):
                 raise ConfigError(
@@ -156,16 +151,6 @@ class TrainConfig:
                 )
         if len(set(self.primary_domains)) != len(self.primary_domains):
             raise ConfigError(f"primary_domains repeats a domain: {self.primary_domains!r}")
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
-
-
-def _at_least(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(TrainConfig))

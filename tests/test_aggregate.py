@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from auxbench.config import ConfigError, TrainConfig
+from auxbench.config import TrainConfig
+from auxbench.foundations.errors import ConfigError
 from auxbench.report.aggregate import aggregate
 from auxbench.report.stats import confidence_halfwidth
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from auxbench import weighting
-from auxbench.bench import (
+from auxbench.cli import main
+from auxbench.experiment.bench import (
     format_costs,
     format_scaling,
     method_costs,
@@ -16,8 +17,7 @@ from auxbench.bench import (
     trainer_throughput,
     write_rows,
 )
-from auxbench.cli import main
-from auxbench.passes import Passes
+from auxbench.foundations.passes import Passes
 
 
 def test_bench_reports_both_rates_and_their_ratio():

@@ -1,7 +1,7 @@
 import pytest
 
-from auxbench.config import ConfigError
-from auxbench.grid import NO_LAMBDA, grid_points, run_config, run_directory, uses_lambda
+from auxbench.experiment.grid import NO_LAMBDA, grid_points, run_config, run_directory, uses_lambda
+from auxbench.foundations.errors import ConfigError
 from auxbench.weighting import GradientMethod, register
 
 

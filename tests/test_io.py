@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from auxbench import io as atomic
+from auxbench.foundations import atomic
 
 
 def test_writes_replace_whole_files_with_ordinary_permissions(tmp_path):

@@ -1,8 +1,8 @@
 import torch
 import torch.nn.functional as F
 
-from auxbench.losses import cross_entropy, focal_loss
-from auxbench.metrics import ConfusionMatrix
+from auxbench.foundations.losses import cross_entropy, focal_loss
+from auxbench.foundations.metrics import ConfusionMatrix
 
 
 def test_focal_loss_with_gamma_zero_is_cross_entropy():

@@ -5,12 +5,12 @@ import torch
 import torch.nn.functional as F
 from fixtures import synthetic_config
 
-from auxbench.config import ConfigError
 from auxbench.data import make_synthetic
-from auxbench.hierarchy import masked_softmax, negative_batch_entropy, sample_weights
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.hierarchy import masked_softmax, negative_batch_entropy, sample_weights
+from auxbench.foundations.passes import TRAINING_STEP, Passes
 from auxbench.methods.maxl import FiniteDifference, SecondOrder
-from auxbench.passes import TRAINING_STEP, Passes
-from auxbench.train import Trainer
+from auxbench.training.supervised import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,13 +13,14 @@ import torch
 from fixtures import cifar100_coarse_of, image_ids, write_cifar100, write_pickle
 
 from auxbench import cli
-from auxbench.config import ConfigError, TrainConfig, make_config
+from auxbench.config import TrainConfig, make_config
 from auxbench.data import DataError, MultiDomainDataset, load
-from auxbench.metrics import delta_mtl
+from auxbench.data.prepare import prepare
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.metrics import delta_mtl
 from auxbench.models import build_multidomain_model
-from auxbench.multidomain import MultiDomainTrainer
-from auxbench.prepare import prepare
-from auxbench.train import Trainer, create_scheduler, create_weighting
+from auxbench.training.multidomain import MultiDomainTrainer
+from auxbench.training.supervised import Trainer, create_scheduler, create_weighting
 
 N_TRAIN, N_TEST = 600, 200  # 6 training and 2 test images per fine class
 COARSE_NAMES = [

@@ -10,11 +10,11 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from torch import nn
 
-from auxbench.config import ConfigError
 from auxbench.data import make_synthetic
-from auxbench.rl import ENV_ID
-from auxbench.rl.env import weight_of_bin
-from auxbench.train import Trainer
+from auxbench.foundations.errors import ConfigError
+from auxbench.methods.rl_aux import ENV_ID
+from auxbench.methods.rl_aux.env import weight_of_bin
+from auxbench.training.supervised import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

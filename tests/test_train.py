@@ -5,9 +5,9 @@ import pytest
 import torch
 from fixtures import synthetic_config
 
-from auxbench.config import ConfigError
 from auxbench.data import DataError, make_synthetic
-from auxbench.train import Trainer
+from auxbench.foundations.errors import ConfigError
+from auxbench.training.supervised import Trainer
 
 
 @pytest.fixture(scope="module")

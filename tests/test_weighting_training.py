@@ -4,9 +4,9 @@ import pytest
 import torch
 from fixtures import synthetic_config
 
-from auxbench.config import ConfigError
 from auxbench.data import make_synthetic
-from auxbench.train import Trainer
+from auxbench.foundations.errors import ConfigError
+from auxbench.training.supervised import Trainer
 from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from auxbench.config import ConfigError
-from auxbench.passes import Passes
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.passes import Passes
+from auxbench.foundations.validation import choice
 
 if TYPE_CHECKING:
     from auxbench.config import TrainConfig
     from auxbench.data import Dataset
-    from auxbench.train import Trainer
+    from auxbench.training.supervised import Trainer
 
 
 @dataclass
@@ -98,7 +99,7 @@ class Method:
 
     def minimum_passes(self, step: Passes) -> Passes:
         """The least one training step of the main network costs with this method, in passes of
-        the main network (``auxbench.passes``), given what the ``step`` itself costs under the
+        the main network (``auxbench.foundations.passes``), given what the ``step`` itself costs under the
         run's weighting: just the step, for methods that only add heads and losses."""
         return step
 
@@ -183,8 +184,14 @@ def method_names() -> tuple[str, ...]:
     return tuple(sorted(METHODS))
 
 
+def check_method(config: TrainConfig) -> TrainConfig:
+    """``config`` with a registered ``method`` (``TrainConfig.validate`` checks every other key;
+    the method registry lives above the config layer); raises ``ConfigError`` otherwise."""
+    choice("method", config.method, method_names())
+    return config
+
+
 def create_method(name: str, config: TrainConfig, dataset: Dataset) -> Method:
     """Instantiate the registered method ``name``."""
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(method_names())}")
+    choice("method", name, method_names())
     return METHODS[name](config, dataset)

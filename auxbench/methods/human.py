@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from auxbench.data import DataError
-from auxbench.losses import classification_loss
+from auxbench.foundations.losses import classification_loss
 from auxbench.methods.base import Batch, Method, register
 
 

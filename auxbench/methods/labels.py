@@ -1,4 +1,4 @@
-"""MAXL's label-generation network (its pieces are in ``auxbench.hierarchy``)."""
+"""MAXL's label-generation network (its pieces are in ``auxbench.foundations.hierarchy``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from auxbench.hierarchy import masked_softmax, sample_weights
+from auxbench.foundations.hierarchy import masked_softmax, sample_weights
 from auxbench.models import MultiHeadNet, build_model
 
 

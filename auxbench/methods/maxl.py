@@ -36,14 +36,14 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from auxbench.hierarchy import negative_batch_entropy
-from auxbench.losses import weighted_focal_loss
+from auxbench.foundations.hierarchy import negative_batch_entropy
+from auxbench.foundations.losses import weighted_focal_loss
+from auxbench.foundations.passes import Passes
 from auxbench.methods.base import Batch, Method, endless, method_params, register
 from auxbench.methods.labels import GeneratedLabels, LabelNetwork
-from auxbench.passes import Passes
 
 if TYPE_CHECKING:
-    from auxbench.train import Trainer
+    from auxbench.training.supervised import Trainer
 
 log = logging.getLogger(__name__)
 

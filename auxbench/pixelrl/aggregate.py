@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from auxbench import io as atomic
+from auxbench.foundations import atomic
 from auxbench.pixelrl.run import METHODS
 from auxbench.report.plots import colours, new_figure, t_interval
 from auxbench.report.stats import confidence_halfwidth

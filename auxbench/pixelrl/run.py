@@ -26,8 +26,10 @@ import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from auxbench import io as atomic
-from auxbench.config import ConfigError, _at_least, _choice, build_validated
+from auxbench.config import build_validated
+from auxbench.foundations import atomic
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.validation import at_least, choice
 from auxbench.pixelrl.a2c import AuxA2C, SmallCNN
 from auxbench.pixelrl.envs import ENVS, env_spec, make_env
 from auxbench.pixelrl.metrics import area_under_curve, steps_to_threshold
@@ -72,18 +74,18 @@ class RLConfig:
 
     def validate(self) -> RLConfig:
         """Check every value; raise ``ConfigError`` naming the bad one."""
-        _choice("environment", self.env, list(ENVS))
-        _choice("RL method", self.method, list(METHODS))
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        choice("environment", self.env, list(ENVS))
+        choice("RL method", self.method, list(METHODS))
+        choice("optimizer", self.optimizer, OPTIMIZERS)
         for task in self.tasks:
-            _choice("auxiliary task", task, list(TASKS))
+            choice("auxiliary task", task, list(TASKS))
         if self.method != "none" and not self.tasks:
             raise ConfigError(f"method {self.method!r} needs at least one auxiliary task")
         for name in ("seed",):
-            _at_least(name, self.seed, 0)
+            at_least(name, self.seed, 0)
         for name in ("n_envs", "n_steps", "curve_points", "window"):
-            _at_least(name, getattr(self, name), 1)
-        _at_least("steps", self.steps, self.n_envs * self.n_steps)
+            at_least(name, getattr(self, name), 1)
+        at_least("steps", self.steps, self.n_envs * self.n_steps)
         for name in ("lr", "beta", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")

@@ -15,10 +15,11 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from auxbench import io as atomic
-from auxbench.config import ConfigError, TrainConfig
-from auxbench.grid import FANNED_OUT, FIXED, method_spec, uses_lambda, weighting_spec
-from auxbench.metrics import delta_mtl
+from auxbench.config import TrainConfig
+from auxbench.experiment.grid import FANNED_OUT, FIXED, method_spec, uses_lambda, weighting_spec
+from auxbench.foundations import atomic
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.metrics import delta_mtl
 from auxbench.report.stats import confidence_halfwidth
 
 RUN_COLUMNS = (
@@ -107,7 +108,7 @@ def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
     fraction of steps with the task kept, ``final_kept_<task>_mean``). Multi-domain runs
     also get Δ_MTL (``delta_mtl_vs_equal_mean``/``_ci95``, in %): each run's per-domain test
     accuracies against the seed means of ``single`` with fixed weights, i.e. equal weighting of
-    the domains (``auxbench.metrics.delta_mtl``)."""
+    the domains (``auxbench.foundations.metrics.delta_mtl``)."""
     runs = runs.assign(**_delta_mtl_vs_equal(runs))
     rows = []
     groups = runs.groupby(["dataset", "method", "weighting", "lam"], dropna=False)

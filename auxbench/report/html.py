@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from auxbench import io as atomic
+from auxbench.foundations import atomic
 
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "seaborn", "snakemake", "auxbench")
 INTEGER_COLUMNS = {"seed", "n_seeds", "best_epoch", "epochs_run", "epoch", "reached"}

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from auxbench.grid import FIXED
+from auxbench.experiment.grid import FIXED
 from auxbench.report.stats import confidence_halfwidth
 
 DPI = 110

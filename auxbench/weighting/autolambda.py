@@ -52,7 +52,7 @@ from typing import Any
 
 import torch
 
-from auxbench.passes import Passes
+from auxbench.foundations.passes import Passes
 from auxbench.weighting.base import (
     GradientMethod,
     MetaStep,

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from auxbench.passes import TRAINING_STEP, Passes
+from auxbench.foundations.passes import TRAINING_STEP, Passes
 
 Params = dict[str, torch.Tensor]
 
@@ -207,7 +207,7 @@ class Weighting:
         return self.step_gradients
 
     def minimum_passes(self) -> Passes:
-        """The least one step needs (``auxbench.passes``): a forward and a backward; one task
+        """The least one step needs (``auxbench.foundations.passes``): a forward and a backward; one task
         backward per task when a gradient method combines the per-task gradients."""
         if self.gradient is None:
             return TRAINING_STEP

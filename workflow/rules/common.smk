@@ -2,7 +2,7 @@ import json
 import os
 import shlex
 
-from auxbench.grid import (
+from auxbench.experiment.grid import (
     NO_LAMBDA,
     grid_points,
     run_directory,

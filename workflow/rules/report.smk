@@ -53,7 +53,7 @@ rule resolved_config:
         resolved=config,
     run:
         import yaml
-        from auxbench.io import write_text
+        from auxbench.foundations.atomic import write_text
 
         write_text(output[0], yaml.safe_dump(params.resolved, sort_keys=False))
 

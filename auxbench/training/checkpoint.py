@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from auxbench.config import ConfigError
+from auxbench.foundations.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

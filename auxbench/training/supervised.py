@@ -3,7 +3,7 @@
 A method (``auxbench.methods``) contributes only its extra heads and losses; everything else is here.
 ``TrainingLoop`` and the module's helpers (device splits, batches, weighting, optimiser and
 schedule, look-ahead view) are what ``Trainer`` shares with the multi-domain trainer
-(``auxbench.multidomain``); ``train`` runs either, by the dataset's kind.
+(``auxbench.training.multidomain``); ``train`` runs either, by the dataset's kind.
 """
 
 from __future__ import annotations
@@ -23,9 +23,18 @@ import torch
 from torch.func import functional_call
 from tqdm import tqdm
 
-from auxbench import io as atomic
 from auxbench import weighting
-from auxbench.checkpoint import (
+from auxbench.config import TrainConfig
+from auxbench.data import DATASETS, Dataset, MultiDomainDataset, Split, augment, load, normalize
+from auxbench.foundations import atomic
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.losses import classification_loss
+from auxbench.foundations.metrics import ConfusionMatrix
+from auxbench.methods import Batch, check_method, create_method
+from auxbench.models import build_model
+from auxbench.tasks.noise import NAME as NOISE
+from auxbench.tasks.noise import NoiseTask
+from auxbench.training.checkpoint import (
     CHECKPOINT_NAME,
     NonFiniteLoss,
     Preempted,
@@ -35,14 +44,6 @@ from auxbench.checkpoint import (
     rng_state,
     set_rng_state,
 )
-from auxbench.config import ConfigError, TrainConfig
-from auxbench.data import DATASETS, Dataset, MultiDomainDataset, Split, augment, load, normalize
-from auxbench.losses import classification_loss
-from auxbench.methods import Batch, create_method
-from auxbench.metrics import ConfusionMatrix
-from auxbench.models import build_model
-from auxbench.noise import NAME as NOISE
-from auxbench.noise import NoiseTask
 from auxbench.weighting import MetaStep, Weighting, settings_for
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ class TrainingLoop:
     def start(self, config: TrainConfig, dataset: Any = None) -> Any:
         """Validate ``config``, pick the device, seed the global random streams, and return
         ``dataset`` or, when None, the configured dataset loaded."""
-        self.config = config.validate()
+        self.config = check_method(config.validate())
         self.device = resolve_device(config.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
@@ -337,7 +338,7 @@ class TrainingLoop:
         When ``out_dir`` is given, ``history.csv`` and ``checkpoint.pt`` are rewritten after every
         epoch, and ``metrics.json`` and ``model.pt`` written at the end (the checkpoint is then
         removed), each atomically. A checkpoint already there is resumed from (see
-        ``auxbench.checkpoint``); SIGTERM/SIGUSR1 stop the run after the current epoch's
+        ``auxbench.training.checkpoint``); SIGTERM/SIGUSR1 stop the run after the current epoch's
         checkpoint by raising ``Preempted``.
         """
         config = self.config
@@ -412,7 +413,7 @@ class TrainingLoop:
         """Restore what ``extra_state`` returned."""
 
     def state_dict(self, elapsed: float = 0.0) -> dict[str, Any]:
-        """Everything needed to continue the run (see ``auxbench.checkpoint``)."""
+        """Everything needed to continue the run (see ``auxbench.training.checkpoint``)."""
         return {
             "config": self.config.to_dict(),
             "history": self.history,
@@ -471,7 +472,7 @@ class Trainer(TrainingLoop):
         if isinstance(dataset, MultiDomainDataset):
             raise ConfigError(
                 f"dataset {dataset.name!r} is multi-domain: train it with "
-                "auxbench.multidomain.MultiDomainTrainer (auxbench.train.train picks it)"
+                "auxbench.training.multidomain.MultiDomainTrainer (auxbench.training.supervised.train picks it)"
             )
         self.dataset = dataset
         self.train_split = self._on_device(limited(dataset.train, config.train_limit, config.seed))
@@ -685,7 +686,7 @@ def train(config: TrainConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """Train one run as configured and return its metrics (see ``TrainingLoop.fit``): with the
     multi-domain trainer for a multi-domain dataset, else with ``Trainer``."""
     if DATASETS[config.dataset].domains is not None:
-        from auxbench.multidomain import MultiDomainTrainer
+        from auxbench.training.multidomain import MultiDomainTrainer
 
         return MultiDomainTrainer(config).fit(out_dir)
     return Trainer(config).fit(out_dir)

@@ -26,9 +26,9 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 from torch.distributions import Categorical
 
-from auxbench.hierarchy import masked_softmax
+from auxbench.foundations.hierarchy import masked_softmax
+from auxbench.methods.rl_aux.env import WEIGHT_BINS
 from auxbench.models import build_model
-from auxbench.rl.env import WEIGHT_BINS
 
 FEATURES = 256
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auxbench.config import ConfigError, TrainConfig, make_config
-from auxbench.methods import METHODS
+from auxbench.config import TrainConfig, make_config
+from auxbench.foundations.errors import ConfigError
+from auxbench.methods import METHODS, check_method
 
 FANNED_OUT = ("dataset", "method", "weighting", "lam", "seed")
 NO_LAMBDA = "-"
@@ -116,7 +117,7 @@ def run_config(grid: dict[str, Any], point: dict[str, Any], source: str = "confi
         values["lam"] = float(point["lam"])
     if grid.get("data_root"):
         values["data_root"] = grid["data_root"]
-    return make_config(values, source)
+    return check_method(make_config(values, source))
 
 
 def run_directory(results: str | Path, point: dict[str, Any]) -> Path:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from auxbench.rl.env import AuxLabelEnv, EnvSettings, make_env
+from auxbench.methods.rl_aux import method  # noqa: F401  (registers rl-aux and wa-rl-aux)
+from auxbench.methods.rl_aux.env import AuxLabelEnv, EnvSettings, make_env
 
 ENV_ID = "auxbench/AuxLabel-v0"
 
 if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="auxbench.rl.env:make_env")
+    gym.register(id=ENV_ID, entry_point="auxbench.methods.rl_aux.env:make_env")
 
 __all__ = ["ENV_ID", "AuxLabelEnv", "EnvSettings", "make_env"]

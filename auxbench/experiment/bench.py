@@ -17,13 +17,15 @@ import pandas as pd
 import torch
 import yaml
 
-from auxbench.config import CONFIG_KEYS, ConfigError, TrainConfig, make_config
+from auxbench.config import CONFIG_KEYS, TrainConfig, make_config
 from auxbench.data import augment, load
-from auxbench.grid import split_method
-from auxbench.io import write_json, write_text
-from auxbench.losses import classification_loss
-from auxbench.passes import Passes
-from auxbench.train import Trainer
+from auxbench.experiment.grid import split_method
+from auxbench.foundations.atomic import write_json, write_text
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.losses import classification_loss
+from auxbench.foundations.passes import Passes
+from auxbench.methods import check_method
+from auxbench.training.supervised import Trainer
 
 
 def _wall_time(device: torch.device, run: Callable[[], object]) -> float:
@@ -120,7 +122,7 @@ def method_variant(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def pass_times(trainer: Trainer, repeats: int = 10) -> dict[str, float]:
-    """Median seconds of each kind of pass of ``auxbench.passes`` for the trainer's network on
+    """Median seconds of each kind of pass of ``auxbench.foundations.passes`` for the trainer's network on
     one training batch, timed on a copy of it (the trainer's state is left as it was)."""
     model = copy.deepcopy(trainer.model).train()
     images = next(iter(trainer.batches())).images
@@ -259,7 +261,7 @@ def method_costs(
     data = load(dataset, root=base.data_root, val_fraction=base.val_fraction, seed=base.seed)
     trainers = {}
     for spec in specs:
-        config = make_config({**base.to_dict(), **method_variant(spec)[1]}, spec)
+        config = check_method(make_config({**base.to_dict(), **method_variant(spec)[1]}, spec))
         trainers[spec] = Trainer(config, data)
     epochs = dict.fromkeys(specs, 0)
 

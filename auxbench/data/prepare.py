@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from auxbench import io as atomic
+from auxbench.foundations import atomic
 from auxbench.data import DataError, MultiDomainDataset, load
 
 _CHUNK = 1 << 20

@@ -11,7 +11,7 @@ its task parameters; Auto-λ looks ahead on one batch per domain of the ``meta_s
   endless stream of reshuffled passes over its split; a pass whose size is not a multiple of
   ``batch_size`` ends with a smaller batch, and a smaller domain starts its next pass within the
   epoch. The lr schedule (``schedule``: Auto-λ uses ``cosine``) steps once per epoch.
-  ``train_limit`` limits every domain's training split. A resumed run (``auxbench.checkpoint``)
+  ``train_limit`` limits every domain's training split. A resumed run (``auxbench.training.checkpoint``)
   restores the network, optimiser, schedule, weighting and global random streams exactly, but
   the domains' batch streams start afresh.
 - **Modes.** ``primary_domains: null`` is multi-task learning, every domain primary;
@@ -36,13 +36,14 @@ from typing import Any
 import torch
 from torch.func import functional_call
 
-from auxbench.config import ConfigError, TrainConfig
+from auxbench.config import TrainConfig
 from auxbench.data import Dataset, MultiDomainDataset, Split
-from auxbench.losses import classification_loss
+from auxbench.foundations.errors import ConfigError
+from auxbench.foundations.losses import classification_loss
 from auxbench.methods import Batch
 from auxbench.methods.base import endless
 from auxbench.models import build_multidomain_model
-from auxbench.train import (
+from auxbench.training.supervised import (
     TensorSplit,
     TrainingLoop,
     buffer_copies,
@@ -71,7 +72,7 @@ class MultiDomainTrainer(TrainingLoop):
         dataset = self.start(config, dataset)
         if not isinstance(dataset, MultiDomainDataset):
             raise ConfigError(
-                f"dataset {dataset.name!r} has one task: train it with auxbench.train.Trainer"
+                f"dataset {dataset.name!r} has one task: train it with auxbench.training.supervised.Trainer"
             )
         self.dataset = dataset
         self.task_names = list(dataset.slugs)

@@ -38,12 +38,12 @@ import torch
 from gymnasium import spaces
 
 from auxbench.data import normalize
-from auxbench.hierarchy import negative_batch_entropy, sample_weights
-from auxbench.losses import weighted_focal_loss
+from auxbench.foundations.hierarchy import negative_batch_entropy, sample_weights
+from auxbench.foundations.losses import weighted_focal_loss
 
 if TYPE_CHECKING:
     from auxbench.methods.base import Batch
-    from auxbench.train import Trainer
+    from auxbench.training.supervised import Trainer
 
 WEIGHT_BINS = 21
 """Weight-aware action: 21 bins w ∈ {0, 0.05, …, 1}, λᵢ = 2^(10w − 5)."""
@@ -342,7 +342,7 @@ def make_env(weighted: bool = False, **config: Any) -> AuxLabelEnv:
     ``gymnasium.make("auxbench/AuxLabel-v0", ...)``.
     """
     from auxbench.config import make_config
-    from auxbench.train import Trainer
+    from auxbench.training.supervised import Trainer
 
     method = "wa-rl-aux" if weighted else "rl-aux"
     return Trainer(make_config({**config, "method": method})).method.env

@@ -1,5 +1,5 @@
 """RL-AUX (Goldfeder, So & Lipson): a PPO agent labels each training image with an auxiliary
-class, trained by the main network's primary-task progress (``auxbench.rl``).
+class, trained by the main network's primary-task progress (``auxbench.methods.rl_aux``).
 
 Schedule (the paper's appendix B): before every epoch of the main network the agent trains for an
 epoch in **Train-Agent** mode: it labels the training batches (sampling its policy), the
@@ -32,14 +32,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from stable_baselines3 import PPO
 
-from auxbench.losses import weighted_focal_loss
+from auxbench.foundations.losses import weighted_focal_loss
+from auxbench.foundations.passes import Passes
 from auxbench.methods.base import Batch, Method, method_params, register
-from auxbench.passes import Passes
-from auxbench.rl.env import MODES, RESETS, AuxLabelEnv, EnvSettings, LabelStats, weight_of_bin
-from auxbench.rl.policy import AuxLabelPolicy
+from auxbench.methods.rl_aux.env import (
+    MODES,
+    RESETS,
+    AuxLabelEnv,
+    EnvSettings,
+    LabelStats,
+    weight_of_bin,
+)
+from auxbench.methods.rl_aux.policy import AuxLabelPolicy
 
 if TYPE_CHECKING:
-    from auxbench.train import Trainer
+    from auxbench.training.supervised import Trainer
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "psi": 5,

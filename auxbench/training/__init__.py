@@ -1,0 +1,1 @@
+"""Training: the loop, the supervised and multi-domain trainers, checkpoints."""
