@@ -22,7 +22,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/bench.smk"
-include: "workflow/rules/rl.smk"
+include: "workflow/rules/rltrack.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -30,3 +30,27 @@ rule all:
     default_target: True
     input:
         f"{RESULTS}/report/index.html",
+        not_configured_markers(),
+
+
+# DVC versions the results folders of the optional sections (rltrack, bench) whether or not the
+# config has them; without its section a folder gets this marker, so that it exists all the same.
+if UNCONFIGURED_FOLDERS:
+
+    rule not_configured:
+        output:
+            f"{RESULTS}/{{folder}}/{NOT_CONFIGURED}",
+        log:
+            f"{RESULTS}/logs/not_configured/{{folder}}.log",
+        wildcard_constraints:
+            folder="|".join(UNCONFIGURED_FOLDERS),
+        params:
+            section=lambda wildcards: UNCONFIGURED_FOLDERS[wildcards.folder],
+        run:
+            from auxbench.foundations.atomic import write_text
+
+            write_text(
+                output[0],
+                f"The config has no `{params.section}` section, so the workflow wrote nothing"
+                " else here; DVC versions this folder either way (dvc.yaml).\n",
+            )

@@ -1,5 +1,5 @@
 """Command line: ``auxbench train | prepare | aggregate | plots | report | datasets | methods | bench
-| rl-train | rl-aggregate``.
+| rltrack-train | rltrack-aggregate``.
 
 Also reachable as ``python -m auxbench``.
 """
@@ -10,36 +10,47 @@ import argparse
 import logging
 import math
 import sys
+import textwrap
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from auxbench.config import make_config, read_yaml
+from auxbench.config import (
+    TrainConfig,
+    make_config,
+    read_yaml,
+    settings_table,
+    yaml_value,
+)
 from auxbench.data import DataError
 from auxbench.foundations.errors import ConfigError
 from auxbench.training.checkpoint import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted
 
-# CLI flag → TrainConfig key, for the flags that override a --config file.
-TRAIN_FLAGS = {
-    "dataset": str,
-    "method": str,
-    "model": str,
-    "weighting": str,
-    "gradient": str,
-    "lam": float,
-    "seed": int,
-    "epochs": int,
-    "batch_size": int,
-    "lr": float,
-    "schedule": str,
-    "loss": str,
-    "train_limit": int,
-    "eval_limit": int,
-    "patience": int,
-    "device": str,
-    "data_root": str,
-}
+# The TrainConfig keys that have a flag of their own (--batch-size for batch_size); each overrides
+# a --config file and --set. Their values reach TrainConfig.validate as written (strings) or, for
+# keys that are not strings, read as YAML, so that a wrong value gets the same one-line message as
+# from --set or a config file.
+TRAIN_FLAGS = (
+    "dataset",
+    "method",
+    "model",
+    "weighting",
+    "gradient",
+    "lam",
+    "seed",
+    "epochs",
+    "batch_size",
+    "lr",
+    "schedule",
+    "loss",
+    "train_limit",
+    "eval_limit",
+    "patience",
+    "device",
+    "data_root",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,11 +77,21 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auxbench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train one run; write history.csv and metrics.json")
+    train = commands.add_parser(
+        "train",
+        help="train one run; write history.csv and metrics.json",
+        description="Train one run; write history.csv and metrics.json. The settings: a --config\n"
+        "file, then --set, then the flags, each overriding the ones before.",
+        epilog=_train_keys_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     train.add_argument("--config", type=Path, help="YAML file of TrainConfig keys; flags override")
-    for flag, kind in TRAIN_FLAGS.items():
-        train.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind)
-    train.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
+    helps = {row[0]: row[-1] for row in settings_table(TrainConfig)}
+    for flag in TRAIN_FLAGS:
+        train.add_argument(
+            f"--{flag.replace('_', '-')}", dest=flag, type=_flag_type(flag), help=helps[flag]
+        )
+    train.add_argument("--bf16", action="store_true", default=None, help=helps["bf16"])
     _add_set(train, "TrainConfig")
     train.add_argument("--out", type=Path, required=True, help="directory for the run's results")
     train.set_defaults(run=_train)
@@ -103,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="directories of figures (repeatable)",
     )
-    report.add_argument("--rl-tables", type=Path, help="directory of the RL track's tables")
+    report.add_argument("--rltrack-tables", type=Path, help="directory of the RL track's tables")
     report.add_argument("--config", type=Path, required=True, help="the resolved workflow config")
     report.add_argument("--captions", type=Path, default=Path("workflow/report"))
     report.add_argument(
@@ -156,22 +177,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(run=_bench)
 
-    rl_train = commands.add_parser(
-        "rl-train", help="one A2C run on a pixel environment; write curve.csv and metrics.json"
+    rltrack_train = commands.add_parser(
+        "rltrack-train",
+        help="the RL track: one A2C run on a pixel environment; write curve.csv and metrics.json",
     )
-    rl_train.add_argument("--env", help="catch, breakout, pong or seaquest")
-    rl_train.add_argument("--method", help="none, balance, gcs, olaux1 or olaux5")
-    rl_train.add_argument("--seed", type=int)
-    rl_train.add_argument("--steps", type=int, help="environment steps")
-    _add_set(rl_train, "RLConfig")
-    rl_train.add_argument("--out", type=Path, required=True, help="directory for the run")
-    rl_train.set_defaults(run=_rl_train)
+    rltrack_train.add_argument("--env", help="catch, breakout, pong or seaquest")
+    rltrack_train.add_argument("--method", help="none, balance, gcs, olaux1 or olaux5")
+    rltrack_train.add_argument("--seed", type=int)
+    rltrack_train.add_argument("--steps", type=int, help="environment steps")
+    _add_set(rltrack_train, "RLTrackConfig")
+    rltrack_train.add_argument("--out", type=Path, required=True, help="directory for the run")
+    rltrack_train.set_defaults(run=_rltrack_train)
 
-    rl_aggregate = commands.add_parser("rl-aggregate", help="RL tables and figures from runs")
-    rl_aggregate.add_argument("runs", nargs="+", type=Path, help="the runs' directories")
-    rl_aggregate.add_argument("--tables", type=Path, required=True)
-    rl_aggregate.add_argument("--figures", type=Path, required=True)
-    rl_aggregate.set_defaults(run=_rl_aggregate)
+    rltrack_aggregate = commands.add_parser(
+        "rltrack-aggregate", help="the RL track's tables and figures from its runs"
+    )
+    rltrack_aggregate.add_argument("runs", nargs="+", type=Path, help="the runs' directories")
+    rltrack_aggregate.add_argument("--tables", type=Path, required=True)
+    rltrack_aggregate.add_argument("--figures", type=Path, required=True)
+    rltrack_aggregate.set_defaults(run=_rltrack_aggregate)
     return parser
 
 
@@ -185,13 +209,39 @@ def _add_set(parser: argparse.ArgumentParser, config: str) -> None:
     )
 
 
+def _train_keys_help() -> str:
+    """`auxbench train --help`'s list of every TrainConfig key with its type, default and
+    description."""
+    lines = [
+        "TrainConfig keys, for --config files and --set KEY=VALUE (VALUE is read as YAML):",
+    ]
+    for key, kind, limits, default, about in settings_table(TrainConfig):
+        heading = f"{key}: {kind}{f' ({limits})' if limits else ''}, default {default}"
+        lines.extend(textwrap.wrap(heading, 96, initial_indent="  ", subsequent_indent=" " * 6))
+        lines.extend(textwrap.wrap(about, 96, initial_indent=" " * 6, subsequent_indent=" " * 6))
+    return "\n".join(lines)
+
+
+def _flag_type(key: str) -> Any:
+    """A flag's argparse type: the text as written for string keys, else the text read as YAML
+    (never an argparse error: TrainConfig.validate checks the value and says what is wrong)."""
+    kind = typing.get_type_hints(TrainConfig)[key]
+    return str if str in (typing.get_args(kind) or (kind,)) else yaml_value
+
+
 def _settings(pairs: list[str]) -> dict[str, Any]:
     settings = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
-        settings[key] = yaml.safe_load(value)
+        try:
+            settings[key] = yaml_value(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or "malformed"
+            raise ConfigError(
+                f"--set {key}: the value {value!r} is not valid YAML ({problem})"
+            ) from error
     return settings
 
 
@@ -250,7 +300,7 @@ def _report(args: argparse.Namespace) -> int:
         environment_info(),
         args.out,
         args.captions,
-        rl_tables=args.rl_tables,
+        rltrack_tables=args.rltrack_tables,
         bench_dir=args.bench,
     )
     print(report)
@@ -338,13 +388,13 @@ def _width(text: str) -> float:
     return width
 
 
-def _rl_train(args: argparse.Namespace) -> int:
-    from auxbench.pixelrl.run import make_rl_config, run
+def _rltrack_train(args: argparse.Namespace) -> int:
+    from auxbench.rltrack.run import make_rltrack_config, run
 
     values = _settings(args.set)
     flags = {key: getattr(args, key) for key in ("env", "method", "seed", "steps")}
     values.update({key: value for key, value in flags.items() if value is not None})
-    config = make_rl_config(values, source="command line")
+    config = make_rltrack_config(values, source="command line")
     metrics = run(config, args.out)
     print(
         f"auc={metrics['auc']:.4f} steps_to_threshold={metrics['steps_to_threshold']} "
@@ -354,9 +404,9 @@ def _rl_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rl_aggregate(args: argparse.Namespace) -> int:
-    from auxbench.pixelrl.aggregate import aggregate_rl
+def _rltrack_aggregate(args: argparse.Namespace) -> int:
+    from auxbench.report.rltrack import aggregate
 
-    summary = aggregate_rl(args.runs, args.tables, args.figures)
+    summary = aggregate(args.runs, args.tables, args.figures)
     print(summary.to_markdown(index=False, floatfmt=".4f"))
     return 0

@@ -1,8 +1,18 @@
-"""The resolved configuration of one training run, with validation that says what is wrong."""
+"""The resolved configuration of one training run, with validation that says what is wrong.
+
+Every ``TrainConfig`` field carries, in its metadata, a one-line description (``help``) and the
+checks ``validate`` applies besides its type annotation: ``choices`` (a tuple or a registry whose
+keys are the names), numeric bounds (``minimum``, ``exclusive_minimum``, ``maximum``,
+``exclusive_maximum``) and a ``pattern``. ``auxbench train --help`` and the workflow's schema
+(``auxbench.experiment.schema``) are generated from the same metadata.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +21,102 @@ import yaml
 from auxbench.data import DATASETS
 from auxbench.foundations.errors import ConfigError
 from auxbench.foundations.losses import LOSSES
-from auxbench.foundations.validation import at_least, choice
+from auxbench.foundations.validation import (
+    check_field_types,
+    choice,
+    describe_bounds,
+    in_range,
+    type_hints,
+)
 from auxbench.models import TRUNKS
 from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
 SCHEDULES = ("step", "cosine")
+META_SPLITS = ("train", "val")
+DEVICE_PATTERN = (
+    r"auto|(cpu|cuda|mps)(:[0-9]+)?",
+    "auto, cpu, cuda or mps (the last three optionally with an index, e.g. cuda:1)",
+)
+BOUNDS = ("minimum", "exclusive_minimum", "maximum", "exclusive_maximum")
+
+
+def about(
+    help: str,
+    *,
+    choices: tuple[str, ...] | Mapping[str, Any] | None = None,
+    pattern: tuple[str, str] | None = None,
+    **bounds: float,
+) -> dict[str, Any]:
+    """A config field's metadata: its description and the checks ``validate`` applies (see the
+    module docstring); ``pattern`` is (a regular expression the whole value must match, the valid
+    values in words)."""
+    unknown = set(bounds) - set(BOUNDS)
+    if unknown:
+        raise TypeError(f"about: unknown bound(s) {sorted(unknown)}")
+    return {"help": help, "choices": choices, "pattern": pattern, **bounds}
+
+
+def setting(help: str, default: Any, **checks: Any) -> Any:
+    """A config field with an immutable default and its metadata (``about``); fields with a
+    mutable default use ``field(default_factory=..., metadata=about(...))``."""
+    return field(default=default, metadata=about(help, **checks))
+
+
+def choice_names(choices: tuple[str, ...] | Mapping[str, Any]) -> tuple[str, ...]:
+    """The valid names of a ``choices`` entry: a tuple's items in order, a registry's keys
+    sorted."""
+    return tuple(sorted(choices)) if isinstance(choices, Mapping) else tuple(choices)
+
+
+def default_of(spec: Field) -> Any:
+    """A dataclass field's default value (a fresh one for a ``default_factory``)."""
+    return spec.default_factory() if spec.default is MISSING else spec.default
+
+
+def yaml_text(value: Any) -> str:
+    """``value`` as written in YAML (flow style, one line): ``null``, ``true``, ``{}``, ``0.01``."""
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=1_000).removesuffix("\n...\n").strip()
+    )
+
+
+def settings_table(cls: type) -> list[tuple[str, str, str, str, str]]:
+    """(key, type annotation, its choices or bounds in words, default in YAML, description) for
+    each field of a dataclass built with ``setting``/``about``: what ``auxbench train --help``
+    lists."""
+    rows = []
+    for spec in fields(cls):
+        checks = spec.metadata
+        kind = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", "")
+        limits = describe_bounds(*(checks.get(name) for name in BOUNDS))
+        if checks.get("choices") is not None:
+            limits = f"one of: {', '.join(choice_names(checks['choices']))}"
+        default = yaml_text(default_of(spec))
+        rows.append((spec.name, kind, limits, default, checks.get("help", "")))
+    return rows
+
+
+def check_settings(config: Any) -> None:
+    """Check every field of a dataclass built with ``setting``/``about``: its type, then its
+    choices, pattern and bounds (skipped where the value is None). An integer given for a number
+    becomes a float, so that equal settings are written alike (``lam: 1.0``, from ``--lam 1``
+    or ``lam: 1``)."""
+    check_field_types(config)
+    hints = type_hints(type(config))
+    for spec in fields(config):
+        value, checks = getattr(config, spec.name), spec.metadata
+        members = typing.get_args(hints[spec.name]) or (hints[spec.name],)
+        if value is None:
+            continue
+        if checks.get("choices") is not None:
+            choice(spec.name, value, choice_names(checks["choices"]))
+        if checks.get("pattern") and not re.fullmatch(checks["pattern"][0], value):
+            raise ConfigError(f"{spec.name} must be {checks['pattern'][1]}, got {value!r}")
+        bounds = {name: checks[name] for name in BOUNDS if checks.get(name) is not None}
+        if bounds:
+            in_range(spec.name, value, integer=int in members, **bounds)
+        if type(value) is int and float in members and int not in members:
+            setattr(config, spec.name, float(value))
 
 
 @dataclass
@@ -32,85 +133,132 @@ class TrainConfig:
     ``{autolambda: {lr: 3.0e-4}}`` without passing ``lr`` to every other weighting.
     ``primary_domains`` (multi-domain datasets only) selects auxiliary learning: those domains are
     primary (model selection on their mean validation accuracy), the others auxiliary.
+    The method name is checked by ``auxbench.methods.check_method`` (the methods sit above this
+    module).
     """
 
-    dataset: str = "fashion-mnist"
-    method: str = "single"
-    model: str = "small"
-    width: float = 1.0
-    lam: float = 1.0
-    seed: int = 0
-    epochs: int = 15
-    batch_size: int = 100
-    eval_batch_size: int = 1000
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "step"  # the lr schedule: step (StepLR(lr_step, lr_gamma)) or cosine
-    lr_step: int = 50
-    lr_gamma: float = 0.5
-    loss: str = "focal"
-    focal_gamma: float = 2.0
-    val_fraction: float = 0.1
-    train_limit: int | None = None  # a seeded random subset of the training split, for quick runs
-    eval_limit: int | None = None  # the same random subset of so many val and test images each
-    patience: int | None = None
-    augment: bool = True
-    device: str = "auto"
-    bf16: bool = False
-    channels_last: bool = False  # channels-last networks (main, label net, agent): faster pooling
-    compile: bool | str = False  # torch.compile the main network (a string names the backend)
-    data_root: str | None = None
-    method_params: dict[str, Any] = field(default_factory=dict)
-    weighting: str = "fixed"  # how the task losses are weighted (auxbench.weighting)
-    # a weighting's settings; entries under a weighting's name apply to that weighting only
-    weighting_params: dict[str, Any] = field(default_factory=dict)
-    gradient: str | None = None  # a gradient method on the shared parameters (pcgrad, ...)
-    gradient_params: dict[str, Any] = field(default_factory=dict)
-    meta_split: str = "train"  # where weightings that look ahead (autolambda) take batches
-    noise_task: bool = False  # add Auto-λ's sanity task: a fixed random label per image
-    noise_classes: int | None = None  # its number of classes (default: the primary task's)
-    # multi-domain datasets: the primary domains' indices (None: every domain, multi-task learning)
-    primary_domains: list[int] | None = None
+    dataset: str = setting(
+        "the dataset (`auxbench datasets` lists them)", "fashion-mnist", choices=DATASETS
+    )
+    method: str = setting("the auxiliary-learning method (`auxbench methods` lists them)", "single")
+    model: str = setting("the main network's trunk", "small", choices=TRUNKS)
+    width: float = setting(
+        "a factor on the main network's channel widths", 1.0, exclusive_minimum=0
+    )
+    lam: float = setting("λ: the auxiliary losses' weight under fixed weighting", 1.0, minimum=0)
+    seed: int = setting(
+        "the random seed (data split, initialisation, batch order, augmentation)", 0, minimum=0
+    )
+    epochs: int = setting("training epochs", 15, minimum=1)
+    batch_size: int = setting("the training batch size", 100, minimum=1)
+    eval_batch_size: int = setting("the batch size of validation and test scoring", 1000, minimum=1)
+    lr: float = setting("the SGD learning rate", 0.01, exclusive_minimum=0)
+    momentum: float = setting("the SGD momentum", 0.9, minimum=0)
+    weight_decay: float = setting("the SGD weight decay", 5e-4, minimum=0)
+    schedule: str = setting(
+        "the lr schedule: step (times lr_gamma every lr_step epochs) or cosine (to 0 over epochs)",
+        "step",
+        choices=SCHEDULES,
+    )
+    lr_step: int = setting("the step schedule's epochs between lr reductions", 50, minimum=1)
+    lr_gamma: float = setting(
+        "the step schedule's factor on the lr", 0.5, exclusive_minimum=0, maximum=1
+    )
+    loss: str = setting("the classification loss (ce: cross-entropy)", "focal", choices=LOSSES)
+    focal_gamma: float = setting("the focal loss's focusing parameter γ", 2.0, minimum=0)
+    val_fraction: float = setting(
+        "the fraction of the training split held out for validation (model selection)",
+        0.1,
+        exclusive_minimum=0,
+        exclusive_maximum=1,
+    )
+    train_limit: int | None = setting(
+        "train on a seeded random subset of this many training images (null: all), for quick runs",
+        None,
+        minimum=1,
+    )
+    eval_limit: int | None = setting(
+        "score validation and test on the same random subset of this many images each (null: "
+        "all): for quick runs, not for published figures",
+        None,
+        minimum=1,
+    )
+    patience: int | None = setting(
+        "stop after this many epochs without a validation gain (null: never stop early)",
+        None,
+        minimum=1,
+    )
+    augment: bool = setting("the dataset's augmentation (random crops, flips) in training", True)
+    device: str = setting(
+        "auto (cuda if available, else cpu), cpu, cuda or mps; cpu, cuda and mps optionally with "
+        "an index (cuda:1)",
+        "auto",
+        pattern=DEVICE_PATTERN,
+    )
+    bf16: bool = setting("bf16 autocast in training", False)
+    channels_last: bool = setting(
+        "the networks (main, MAXL label network, RL-AUX agent) in channels-last format", False
+    )
+    compile: bool | str = setting(
+        "torch.compile the main network (true: the inductor backend; a string names the backend)",
+        False,
+    )
+    data_root: str | None = setting(
+        "where the raw datasets lie (null: $AUXBENCH_DATA or data/raw)", None
+    )
+    method_params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=about("the method's settings (e.g. {mode: per-example} for rl-aux)"),
+    )
+    weighting: str = setting(
+        "how the task losses are weighted (`auxbench methods` lists them); fixed uses λ",
+        "fixed",
+        choices=WEIGHTINGS,
+    )
+    weighting_params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=about(
+            "the weighting's settings; an entry keyed by a weighting's name (e.g. autolambda: "
+            "{lr: 3.0e-4}) applies to that weighting only"
+        ),
+    )
+    gradient: str | None = setting(
+        "a gradient method on the shared parameters (null: none; `auxbench methods` lists them)",
+        None,
+        choices=GRADIENTS,
+    )
+    gradient_params: dict[str, Any] = field(
+        default_factory=dict, metadata=about("the gradient method's settings")
+    )
+    meta_split: str = setting(
+        "where weightings that look ahead (autolambda) take their batches",
+        "train",
+        choices=META_SPLITS,
+    )
+    noise_task: bool = setting(
+        "add Auto-λ's sanity task: predict a fixed random label per image", False
+    )
+    noise_classes: int | None = setting(
+        "the noise task's number of classes (null: the primary task's)", None, minimum=2
+    )
+    primary_domains: list[int] | None = field(
+        default=None,
+        metadata=about(
+            "multi-domain datasets: the primary domains' indices (auxiliary learning); null: "
+            "every domain (multi-task learning)"
+        ),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable dict of every setting."""
         return asdict(self)
 
     def validate(self) -> TrainConfig:
-        """Raise ``ConfigError`` for any out-of-range value or unknown name; return ``self``."""
-        choice("dataset", self.dataset, tuple(DATASETS))
-        choice("model", self.model, tuple(TRUNKS))
-        choice("loss", self.loss, LOSSES)
-        choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
-        choice("weighting", self.weighting, tuple(sorted(WEIGHTINGS)))
-        if self.gradient is not None:
-            choice("gradient", self.gradient, tuple(sorted(GRADIENTS)))
-        choice("meta_split", self.meta_split, ("train", "val"))
-        choice("schedule", self.schedule, SCHEDULES)
-        for name in ("epochs", "batch_size", "eval_batch_size", "lr_step"):
-            at_least(name, getattr(self, name), 1)
-        for name in ("lr", "width"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("lam", "momentum", "weight_decay", "focal_gamma"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not 0 < self.lr_gamma <= 1:
-            raise ConfigError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        if not isinstance(self.compile, bool | str) or self.compile == "":
-            raise ConfigError(
-                f"compile must be true, false or a torch.compile backend name, got {self.compile!r}"
-            )
-        for name in ("train_limit", "eval_limit"):
-            if getattr(self, name) is not None:
-                at_least(name, getattr(self, name), 1)
-        if self.patience is not None:
-            at_least("patience", self.patience, 1)
-        if self.noise_classes is not None:
-            at_least("noise_classes", self.noise_classes, 2)
+        """Raise ``ConfigError`` for a value of the wrong type, out of range or an unknown name;
+        return ``self``."""
+        check_settings(self)
+        if self.compile == "":
+            raise ConfigError("compile must be true, false or a torch.compile backend name, got ''")
         for name, value in self.weighting_params.items():
             if name in WEIGHTINGS and not isinstance(value, dict):
                 raise ConfigError(
@@ -177,13 +325,30 @@ def make_config(values: dict[str, Any], source: str = "config") -> TrainConfig:
     return build_validated(TrainConfig, values, source)
 
 
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a number as YAML 1.2 does (YAML 1.1 wants a
+    dot, ``1.0e-3``, and reads ``1e-3`` as a string)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_value(text: str) -> Any:
+    """A value written in YAML, such as ``--set KEY=VALUE``'s (``1e-3`` is a number)."""
+    return yaml.load(text, Loader=YamlLoader)  # a subclass of the safe loader
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, with a clear error for a missing file or malformed content."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml_value(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
     if not isinstance(values, dict):

@@ -185,6 +185,26 @@ def test_report_default_captions_and_environment(built, tmp_path):
     assert env["auxbench"] in page
 
 
+def test_report_rltrack_section_reads_the_rltrack_tables(built, tmp_path):
+    """``rltrack_tables``: the RL track's summary and its figures, with their captions."""
+    rltrack = tmp_path / "rltrack-tables"
+    rltrack.mkdir()
+    summary = {"env": ["catch"], "method": ["olaux5"], "n_seeds": [3], "auc_mean": [0.4321]}
+    pd.DataFrame(summary).to_csv(rltrack / "rltrack_summary.csv", index=False)
+    figure = tmp_path / "rltrack-return_catch.png"
+    figure.write_bytes(built["figures"][0].read_bytes())
+    out = write_report(
+        built["tables"], [figure], {}, {}, tmp_path / "index.html", CAPTIONS, rltrack_tables=rltrack
+    )
+    page = out.read_text(encoding="ascii")
+    section = page.split('id="rltrack-summary"')[1].split("</table>")[0]
+    assert "<td>olaux5</td>" in section and "0.4321" in section
+    assert " ".join((CAPTIONS / "rltrack.rst").read_text().split()[:4]) in page
+    assert "RL track: return vs environment steps: catch" in page
+    without = write_report(built["tables"], [], {}, {}, tmp_path / "plain.html", CAPTIONS)
+    assert "rltrack-summary" not in without.read_text(encoding="ascii")
+
+
 def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
     """Run headless Chromium offline with a throwaway profile; fail the test after 60 s."""
     command = [

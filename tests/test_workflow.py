@@ -19,6 +19,7 @@ ENV = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": 
 # Local runs: a stand-in scontrol that fails at once (see it for why; the SLURM tests use ENV)
 NO_CONTROLLER = Path(__file__).parent / "slurm" / "no-controller"
 LOCAL_ENV = {**ENV, "PATH": f"{NO_CONTROLLER}:{ENV['PATH']}"}
+MARKER = "NOT-CONFIGURED.txt"  # in the results folder of a config section left out
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", ".dvcignore", "auxbench")
 SYNTHETIC = {
     "datasets": ["synthetic"],
@@ -90,11 +91,20 @@ def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
     for rule in ("aggregate", "plots", "report"):
         assert int(counts[rule]) == 1
     grid = yaml.safe_load((REPO / config).read_text())
-    rl = grid.get("rl")
-    expected_rl = len(rl["envs"]) * len(rl["methods"]) * len(rl["seeds"]) if rl else 0
-    assert int(counts.get("rl_train", 0)) == expected_rl
-    assert int(counts.get("rl_aggregate", 0)) == ("--rl-tables" in dry.stdout) == bool(rl)
+    rltrack = grid.get("rltrack")
+    expected_rltrack = (
+        len(rltrack["envs"]) * len(rltrack["methods"]) * len(rltrack["seeds"]) if rltrack else 0
+    )
+    assert int(counts.get("rltrack_train", 0)) == expected_rltrack
+    assert (
+        int(counts.get("rltrack_aggregate", 0))
+        == ("--rltrack-tables" in dry.stdout)
+        == bool(rltrack)
+    )
     assert int(counts.get("bench", 0)) == ("--bench " in dry.stdout) == ("bench" in grid)
+    # the folders DVC versions of each absent section get a marker instead
+    markers = (0 if rltrack else 2) + (0 if "bench" in grid else 1)
+    assert int(counts.get("not_configured", 0)) == markers
     # A config given with --configfile replaces the embedded default instead of merging into it.
     settings = yaml.safe_load((REPO / config).read_text())["train"]
     assert ("train_limit" in dry.stdout) == ("train_limit" in settings)
@@ -126,6 +136,9 @@ def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
     html = (results / "report" / "index.html").read_text()
     assert 'id="summary"' in html and "data:image/png;base64," in html
     assert "<h2>Cost</h2>" in html and "vs_minimum" in html
+    assert not (results / "bench" / MARKER).exists()
+    for folder in ("rltrack", "figures-rltrack"):  # no `rltrack` section
+        assert [path.name for path in (results / folder).iterdir()] == [MARKER]
     assert (project / "data" / "prepared" / "synthetic.json").is_file()
     run([BIN / "snakemake", "--cores", "1", "--report", "snakemake-report.zip"], cwd=project)
     assert (project / "snakemake-report.zip").stat().st_size > 0
@@ -155,14 +168,25 @@ def test_a_job_that_dies_once_is_retried_and_resumes(tmp_path):
     assert list(history["epoch"]) == [1, 2]
 
 
+def dvc_outs(project):
+    """The paths dvc.lock records as the benchmark stage's outputs."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    return {out["path"] for out in lock["stages"]["benchmark"]["outs"]}
+
+
 def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
     project = copy_project(tmp_path / "project", {**SYNTHETIC, "methods": ["single"]})
     run(["git", "init", "-q"], cwd=project)
     run([BIN / "dvc", "init", "-q"], cwd=project)
     run([BIN / "dvc", "repro"], cwd=project)
-    model = project / "results" / "runs" / "synthetic" / "single" / "fixed" / "lam-" / "seed0"
-    model = model / "model.pt"
-    assert model.is_file() and (project / "results" / "metrics.json").is_file()
+    results = project / "results"
+    model = results / "runs" / "synthetic" / "single" / "fixed" / "lam-" / "seed0" / "model.pt"
+    assert model.is_file() and (results / "metrics.json").is_file()
+    # The RL track's and the benchmark's folders are versioned even without their sections.
+    optional = {"results/rltrack", "results/figures-rltrack", "results/bench"}
+    assert optional | {"results/runs", "results/tables", "results/report"} <= dvc_outs(project)
+    for folder in optional:
+        assert [path.name for path in (project / folder).iterdir()] == [MARKER]
 
     second = run([BIN / "dvc", "repro"], cwd=project)
     assert "didn't change, skipping" in second.stdout
@@ -174,18 +198,34 @@ def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
     assert "weightings" in status.stdout  # any key of the config is a parameter of the stage
 
     config["seeds"] = [0, 1, 2]
+    config["bench"] = {"methods": ["human"], "steps": 2, "repeats": 1}
+    settings = {"n_envs": 2, "curve_points": 2, "tasks": ["forward"]}
+    config["rltrack"] = {
+        "envs": ["catch"],
+        "methods": ["none"],
+        "seeds": [0],
+        "steps": 40,
+        "settings": settings,
+    }
     (project / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     third = run([BIN / "dvc", "repro"], cwd=project)
     assert "Running stage 'benchmark'" in third.stdout
-    assert len(pd.read_csv(project / "results" / "tables" / "runs.csv")) == 3
+    assert len(pd.read_csv(results / "tables" / "runs.csv")) == 3
+    rltrack_run = results / "rltrack" / "runs" / "catch" / "none" / "seed0" / "metrics.json"
+    assert rltrack_run.is_file() and (results / "tables" / "rltrack_summary.csv").is_file()
+    assert (results / "figures-rltrack" / "rltrack-return_catch.png").is_file()
+    assert (results / "bench" / "costs.csv").is_file()
+    assert not any((project / folder / MARKER).exists() for folder in optional)
 
     remote = tmp_path / "remote"
     run([BIN / "dvc", "remote", "add", "-d", "local", remote], cwd=project)
     run([BIN / "dvc", "push"], cwd=project)
-    saved = model.read_bytes()
-    shutil.rmtree(project / "results" / "runs")
+    saved = model.read_bytes(), rltrack_run.read_bytes()
+    for folder in ("runs", "rltrack", "bench"):
+        shutil.rmtree(results / folder)
     shutil.rmtree(project / "data" / "prepared")
     shutil.rmtree(project / ".dvc" / "cache")
     run([BIN / "dvc", "pull"], cwd=project)
-    assert model.read_bytes() == saved
+    assert (model.read_bytes(), rltrack_run.read_bytes()) == saved
+    assert (results / "bench" / "costs.csv").is_file()
     assert (project / "data" / "prepared" / "synthetic.json").is_file()

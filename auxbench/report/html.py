@@ -39,21 +39,21 @@ DEFAULT_CAPTIONS = {
     "time": "Training wall time per run; bar: mean over seeds, dots: individual seeds.",
     "bench": "What each method costs per step and epoch, against single and against its "
     "algorithmic minimum in passes of the main network, and its peak memory (auxbench bench).",
-    "rl": "A2C from pixels with auxiliary tasks on its shared encoder, per environment and "
-    "weighting method: normalised area under the return-vs-steps curve (the mean return over "
-    "training), environment steps to reach the return threshold (over the seeds that reached it) "
-    "and the final return; mean and 95% t-CI half-width over seeds.",
-    "rlreturn": "Episode return against environment steps; line: mean over seeds, band: 95% t-CI; "
-    "dashed: the return threshold.",
-    "rlweights": "OL-AUX's auxiliary task weights over training, mean over seeds.",
+    "rltrack": "The RL track: A2C from pixels with auxiliary tasks on its shared encoder, per "
+    "environment and weighting method: normalised area under the return-vs-steps curve (the mean "
+    "return over training), environment steps to reach the return threshold (over the seeds that "
+    "reached it) and the final return; mean and 95% t-CI half-width over seeds.",
+    "rltrack-return": "Episode return against environment steps; line: mean over seeds, band: "
+    "95% t-CI; dashed: the return threshold.",
+    "rltrack-weights": "OL-AUX's auxiliary task weights over training, mean over seeds.",
 }
 TITLES = {
     "curves": "Learning curves",
     "accuracy": "Test accuracy",
     "lambda": "λ ablation",
     "time": "Wall time",
-    "rlreturn": "RL: return vs environment steps",
-    "rlweights": "RL: learned auxiliary weights",
+    "rltrack-return": "RL track: return vs environment steps",
+    "rltrack-weights": "RL track: learned auxiliary weights",
 }
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222;
@@ -96,13 +96,13 @@ def write_report(
     environment: dict,
     out_path: Path,
     captions_dir: Path | None = None,
-    rl_tables: Path | None = None,
+    rltrack_tables: Path | None = None,
     bench_dir: Path | None = None,
 ) -> Path:
     """Write the self-contained HTML report to ``out_path`` (atomically) and return the path.
 
-    With ``rl_tables`` (a directory holding ``rl_summary.csv``) a section on the RL track follows
-    the summary; ``bench_dir``: where ``auxbench bench --out`` wrote its tables (``costs.csv``
+    With ``rltrack_tables`` (a directory holding ``rltrack_summary.csv``) a section on the RL
+    track follows the summary; ``bench_dir``: where ``auxbench bench --out`` wrote its tables (``costs.csv``
     and, with the scaling series, ``scaling.csv``), shown in a "Cost" section.
 
     Captions come from ``captions_dir/<kind>.rst`` when present (``kind`` is the figure name's
@@ -140,7 +140,7 @@ def write_report(
         f"<details><summary>All runs ({len(runs)})</summary>",
         _table(runs, table_id="runs"),
         "</details>",
-        *_rl_section(rl_tables, caption("rl")),
+        *_rltrack_section(rltrack_tables, caption("rltrack")),
         "<h2>Figures</h2>",
         *(_figure(path, caption(path.stem.partition("_")[0])) for path in figures),
         *_bench_section(bench_dir, caption("bench")),
@@ -174,14 +174,15 @@ def _bench_section(bench_dir: Path | None, caption: str) -> list[str]:
     return parts
 
 
-def _rl_section(rl_tables: Path | None, caption: str) -> list[str]:
-    if rl_tables is None:
+def _rltrack_section(rltrack_tables: Path | None, caption: str) -> list[str]:
+    """The RL track's section: its summary table, if the workflow ran the track."""
+    if rltrack_tables is None:
         return []
-    summary = pd.read_csv(Path(rl_tables) / "rl_summary.csv")
+    summary = pd.read_csv(Path(rltrack_tables) / "rltrack_summary.csv")
     return [
-        "<h2>Reinforcement learning from pixels</h2>",
+        "<h2>RL track: reinforcement learning from pixels</h2>",
         _paragraphs(caption),
-        _table(summary, table_id="rl-summary"),
+        _table(summary, table_id="rltrack-summary"),
     ]
 
 

@@ -22,6 +22,8 @@ if "bench" in config:
         threads: workflow.cores
         params:
             flags=bench_flags,
+            # a marker left from a run without the section (common.smk)
+            stale_marker=f"{RESULTS}/bench/{NOT_CONFIGURED}",
         shell:
-            "OMP_NUM_THREADS={threads} auxbench bench {params.flags}"
+            "rm -f {params.stale_marker} && OMP_NUM_THREADS={threads} auxbench bench {params.flags}"
             " --out $(dirname {output.costs}) > {log} 2>&1"

@@ -107,20 +107,38 @@ def bench_flags(wildcards):
     return " ".join(flags)
 
 
-# The RL track (config key `rl`; workflow/rules/rl.smk).
-RL = config.get("rl")
-RL_RUNS = (
+# The RL track (config key `rltrack`; workflow/rules/rltrack.smk).
+RLTRACK = config.get("rltrack")
+RLTRACK_RUNS = (
     [
-        f"{RESULTS}/rl/runs/{env}/{method}/seed{seed}"
-        for env in RL["envs"]
-        for method in RL["methods"]
-        for seed in RL["seeds"]
+        f"{RESULTS}/rltrack/runs/{env}/{method}/seed{seed}"
+        for env in RLTRACK["envs"]
+        for method in RLTRACK["methods"]
+        for seed in RLTRACK["seeds"]
     ]
-    if RL
+    if RLTRACK
     else []
 )
 
 
-def rl_settings(wildcards):
-    """The `rl.settings` mapping as ``--set`` flags."""
-    return set_flags(RL.get("settings", {}))
+def rltrack_settings(wildcards):
+    """The `rltrack.settings` mapping as ``--set`` flags."""
+    return set_flags(RLTRACK.get("settings", {}))
+
+
+# The results folders of the optional config sections. DVC versions every one of them (dvc.yaml),
+# so the workflow always writes them: for a section the config lacks, a folder holds only the
+# marker NOT_CONFIGURED, which says so.
+NOT_CONFIGURED = "NOT-CONFIGURED.txt"
+SECTION_FOLDERS = {"rltrack": ["rltrack", "figures-rltrack"], "bench": ["bench"]}
+UNCONFIGURED_FOLDERS = {
+    folder: section
+    for section, folders in SECTION_FOLDERS.items()
+    if section not in config
+    for folder in folders
+}
+
+
+def not_configured_markers():
+    """The marker of each results folder whose config section is absent."""
+    return [f"{RESULTS}/{folder}/{NOT_CONFIGURED}" for folder in UNCONFIGURED_FOLDERS]

@@ -64,9 +64,12 @@ rule report:
         figures=rules.plots.output,
         config=rules.resolved_config.output,
         bench=bench_tables(),
-        rl=(
-            [rules.rl_aggregate.output.summary, rules.rl_aggregate.output.figures]
-            if RL
+        rltrack=(
+            [
+                rules.rltrack_aggregate.output.summary,
+                rules.rltrack_aggregate.output.figures,
+            ]
+            if RLTRACK
             else []
         ),
     output:
@@ -79,12 +82,12 @@ rule report:
         bench=lambda wildcards, input: (
             f"--bench $(dirname {input.bench[0]})" if input.bench else ""
         ),
-        rl=lambda wildcards, input: (
-            f"--rl-tables $(dirname {input.rl[0]}) --figures {input.rl[1]}"
-            if RL
+        rltrack=lambda wildcards, input: (
+            f"--rltrack-tables $(dirname {input.rltrack[0]}) --figures {input.rltrack[1]}"
+            if RLTRACK
             else ""
         ),
     shell:
         "auxbench report --tables $(dirname {input.tables}) --figures {input.figures}"
-        " {params.rl} {params.bench} --config {input.config} --captions workflow/report"
+        " {params.rltrack} {params.bench} --config {input.config} --captions workflow/report"
         " --out {output} > {log} 2>&1"

@@ -1,4 +1,4 @@
-"""The RL track (auxbench.pixelrl): environments, auxiliary tasks, AuxA2C, metrics, CLI."""
+"""The RL track (auxbench.rltrack): environments, auxiliary tasks, AuxA2C, curve metrics, CLI."""
 
 import math
 import warnings
@@ -14,14 +14,14 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
 
 from auxbench.cli import main
-from auxbench.pixelrl.a2c import AuxA2C, SmallCNN
-from auxbench.pixelrl.envs import CATCH_ID, PixelCatch, make_env
-from auxbench.pixelrl.metrics import area_under_curve, steps_to_threshold
-from auxbench.pixelrl.run import build_model, make_rl_config
-from auxbench.pixelrl.tasks import (
+from auxbench.rltrack.a2c import AuxA2C, SmallCNN
+from auxbench.rltrack.curves import area_under_curve, steps_to_threshold
+from auxbench.rltrack.envs import CATCH_ID, PixelCatch, make_pixel_env
+from auxbench.rltrack.run import build_agent, make_rltrack_config
+from auxbench.rltrack.tasks import (
     TASKS,
     AuxTask,
-    Batch,
+    Transitions,
     make_task,
     reconstruction_target,
     reward_class,
@@ -30,7 +30,7 @@ from auxbench.pixelrl.tasks import (
 
 
 def catch_model(tasks, weighting_name="fixed", n_envs=4, seed=0, **params):
-    env = make_vec_env(lambda: make_env("catch"), n_envs=n_envs, seed=seed)
+    env = make_vec_env(lambda: make_pixel_env("catch"), n_envs=n_envs, seed=seed)
     return AuxA2C(
         "CnnPolicy",
         env,
@@ -85,7 +85,7 @@ def test_catch_passes_both_env_checkers_and_pays_plus_or_minus_one():
 
 @pytest.mark.parametrize("name", ["breakout", "pong", "seaquest"])
 def test_atari_envs_are_preprocessed_to_four_84x84_grey_frames(name):
-    env = make_env(name)
+    env = make_pixel_env(name)
     observation, _ = env.reset(seed=0)
     assert observation.shape == (4, 84, 84) and observation.dtype == np.uint8
     for _ in range(3):
@@ -94,13 +94,13 @@ def test_atari_envs_are_preprocessed_to_four_84x84_grey_frames(name):
     env.close()
 
 
-def hand_batch(encode=None):
+def hand_transitions(encode=None):
     """Three transitions on 10×10 images; the last one's o_{t+1} is in the next episode."""
     raw = torch.zeros(3, 1, 10, 10)
     raw[:, 0, 4, 4] = 255.0
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], requires_grad=True)
     z_next = torch.tensor([[2.0, 0.0], [0.0, 2.0], [9.0, 9.0]], requires_grad=True)
-    return Batch(
+    return Transitions(
         images=raw / 255.0,
         raw=raw,
         z=z,
@@ -114,7 +114,7 @@ def hand_batch(encode=None):
 
 
 def test_dynamics_targets_are_the_next_latent_and_the_action_within_an_episode():
-    batch = hand_batch()
+    batch = hand_transitions()
     forward = make_task("forward", 2, 3, (1, 10, 10))
     loss = forward.loss(batch)
     predicted = forward.head(torch.cat([batch.z, torch.eye(3)[batch.actions]], dim=1))
@@ -139,7 +139,7 @@ def test_egomotion_autoencoder_and_reward_targets():
     assert spots == [(4, 4), (3, 4), (5, 4), (4, 3), (4, 5)]  # none, up, down, left, right
 
     seen = []
-    batch = hand_batch(encode=lambda raw: seen.append(raw) or raw.flatten(1)[:, :2])
+    batch = hand_transitions(encode=lambda raw: seen.append(raw) or raw.flatten(1)[:, :2])
     egomotion = make_task("egomotion", 2, 3, (1, 10, 10))
     torch.manual_seed(0)
     egomotion.loss(batch)
@@ -241,37 +241,39 @@ def test_curve_metrics_on_hand_built_curves():
         (["--set", "epochs=3"], "unknown key(s) epochs"),
     ],
 )
-def test_rl_train_rejects_bad_input(flags, message, tmp_path, capsys):
-    assert main(["rl-train", "--set", "n_envs=8", *flags, "--out", str(tmp_path)]) == 2
+def test_rltrack_train_rejects_bad_input(flags, message, tmp_path, capsys):
+    assert main(["rltrack-train", "--set", "n_envs=8", *flags, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_rl_train_and_aggregate_write_runs_tables_and_figures(tmp_path):
+def test_rltrack_train_and_aggregate_write_runs_tables_and_figures(tmp_path):
     runs = []
     for method in ("none", "olaux5"):
         for seed in (0, 1):
             out = tmp_path / "runs" / method / str(seed)
             flags = ["--env", "catch", "--method", method, "--seed", str(seed), "--steps", "400"]
             settings = ["--set", "n_envs=4", "--set", "curve_points=5"]
-            assert main(["rl-train", *flags, *settings, "--out", str(out)]) == 0
+            assert main(["rltrack-train", *flags, *settings, "--out", str(out)]) == 0
             runs.append(str(out))
     curve = pd.read_csv(tmp_path / "runs" / "olaux5" / "0" / "curve.csv")
     assert list(curve["step"]) == [80, 160, 240, 320, 400]
     assert {f"weight_{name}" for name in TASKS} <= set(curve.columns)
     tables, figures = tmp_path / "tables", tmp_path / "figures"
-    assert main(["rl-aggregate", *runs, "--tables", str(tables), "--figures", str(figures)]) == 0
-    summary = pd.read_csv(tables / "rl_summary.csv")
+    assert (
+        main(["rltrack-aggregate", *runs, "--tables", str(tables), "--figures", str(figures)]) == 0
+    )
+    summary = pd.read_csv(tables / "rltrack_summary.csv")
     assert list(summary["method"]) == ["none", "olaux5"] and set(summary["n_seeds"]) == {2}
     assert sorted(p.name for p in figures.iterdir()) == [
-        "rlreturn_catch.png",
-        "rlweights_catch.png",
+        "rltrack-return_catch.png",
+        "rltrack-weights_catch.png",
     ]
 
 
 @pytest.mark.parametrize(("method", "factor"), [("olaux1", 0.2), ("olaux5", 1.0)])
 def test_olaux_n_gets_the_papers_beta(method, factor):
     """§5.6: OL-AUX-5 uses β; OL-AUX-1, which updates w five times as often, β/5."""
-    model = build_model(make_rl_config({"method": method, "n_envs": 2, "beta": 0.01}))
+    model = build_agent(make_rltrack_config({"method": method, "n_envs": 2, "beta": 0.01}))
     assert model.weighting.horizon == int(method[-1])
     assert model.weighting.beta == pytest.approx(0.01 * factor)

@@ -1,6 +1,7 @@
-"""Tables and figures over RL runs: per environment × method, the mean and 95% t-CI over seeds of
-the area under the curve, the steps to the return threshold and the final return; the return
-against environment steps (mean over seeds, band: 95% t-CI); the learned auxiliary weights."""
+"""Tables and figures over the RL track's runs (``auxbench rltrack-train``): per environment ×
+method, the mean and 95% t-CI over seeds of the area under the curve, the steps to the return
+threshold and the final return; the return against environment steps (mean over seeds, band: 95%
+t-CI); the learned auxiliary weights."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from auxbench.foundations import atomic
-from auxbench.pixelrl.run import METHODS
 from auxbench.report.plots import colours, new_figure, t_interval
 from auxbench.report.stats import confidence_halfwidth
+from auxbench.rltrack.run import METHODS
 
 RUN_COLUMNS = ["env", "method", "seed", "auc", "steps_to_threshold", "threshold", "final_return"]
 METRICS = ("auc", "steps_to_threshold", "final_return")
 
 
-def read_rl_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, curves) of the run directories (each with ``metrics.json`` and ``curve.csv``)."""
     runs, curves = [], []
     for directory in map(Path, run_dirs):
@@ -33,7 +34,7 @@ def read_rl_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(runs), pd.concat(curves, ignore_index=True)
 
 
-def summarise_rl(runs: pd.DataFrame) -> pd.DataFrame:
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per environment × method: seeds, the mean and 95% t-CI half-width of each metric
     (steps to threshold over the seeds that reached it) and how many seeds reached it."""
     rows = []
@@ -49,7 +50,7 @@ def summarise_rl(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def method_order(methods) -> list[str]:
-    """``methods`` in the order of ``run.METHODS`` (none first)."""
+    """``methods`` in the order of ``auxbench.rltrack.run.METHODS`` (none first)."""
     return [name for name in METHODS if name in set(methods)]
 
 
@@ -96,18 +97,20 @@ def _weights(curves: pd.DataFrame) -> Figure | None:
     return fig
 
 
-def aggregate_rl(run_dirs: list[Path], tables: Path, figures: Path) -> pd.DataFrame:
-    """Write ``rl_runs.csv``, ``rl_curves.csv``, ``rl_summary.csv`` and ``rl_summary.md`` into
-    ``tables`` and ``rlreturn_<env>.png``/``rlweights_<env>.png`` into ``figures``; return the
-    summary."""
-    runs, curves = read_rl_runs(run_dirs)
+def aggregate(run_dirs: list[Path], tables: Path, figures: Path) -> pd.DataFrame:
+    """Write ``rltrack_runs.csv``, ``rltrack_curves.csv``, ``rltrack_summary.csv`` and
+    ``rltrack_summary.md`` into ``tables`` and ``rltrack-return_<env>.png`` and
+    ``rltrack-weights_<env>.png`` into ``figures``; return the summary."""
+    runs, curves = read_runs(run_dirs)
     runs = runs.sort_values(["env", "method", "seed"], ignore_index=True)
-    summary = summarise_rl(runs)
+    summary = summarise(runs)
     tables, figures = Path(tables), Path(figures)
-    atomic.write_text(tables / "rl_runs.csv", runs.to_csv(index=False))
-    atomic.write_text(tables / "rl_curves.csv", curves.to_csv(index=False))
-    atomic.write_text(tables / "rl_summary.csv", summary.to_csv(index=False))
-    atomic.write_text(tables / "rl_summary.md", summary.to_markdown(index=False, floatfmt=".3f"))
+    atomic.write_text(tables / "rltrack_runs.csv", runs.to_csv(index=False))
+    atomic.write_text(tables / "rltrack_curves.csv", curves.to_csv(index=False))
+    atomic.write_text(tables / "rltrack_summary.csv", summary.to_csv(index=False))
+    atomic.write_text(
+        tables / "rltrack_summary.md", summary.to_markdown(index=False, floatfmt=".3f")
+    )
     figures.mkdir(parents=True, exist_ok=True)
     order = method_order(runs["method"])
     palette = dict(zip(order, colours(len(order)), strict=True))
@@ -115,8 +118,8 @@ def aggregate_rl(run_dirs: list[Path], tables: Path, figures: Path) -> pd.DataFr
         env_curves = curves[curves["env"] == env]
         threshold = float(runs.loc[runs["env"] == env, "threshold"].iloc[0])
         drawn = {
-            "rlreturn": _returns(env_curves, threshold, palette),
-            "rlweights": _weights(env_curves),
+            "rltrack-return": _returns(env_curves, threshold, palette),
+            "rltrack-weights": _weights(env_curves),
         }
         for kind, fig in drawn.items():
             if fig is not None:

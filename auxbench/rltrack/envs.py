@@ -70,7 +70,7 @@ class PixelCatch(gym.Env):
 
 
 if CATCH_ID not in gym.registry:
-    gym.register(id=CATCH_ID, entry_point="auxbench.pixelrl.envs:PixelCatch")
+    gym.register(id=CATCH_ID, entry_point="auxbench.rltrack.envs:PixelCatch")
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def make_atari(gym_id: str) -> gym.Env:
     return gym.wrappers.FrameStackObservation(env, 4)
 
 
-def make_env(name: str) -> gym.Env:
+def make_pixel_env(name: str) -> gym.Env:
     """The environment ``name`` (a key of ``ENVS``) with its preprocessing."""
     spec = env_spec(name)
     return make_atari(spec.gym_id) if spec.atari else gym.make(spec.gym_id)

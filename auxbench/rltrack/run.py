@@ -1,4 +1,4 @@
-"""One RL training run: ``AuxA2C`` on a pixel environment with a weighting method →
+"""One run of the RL track: ``AuxA2C`` on a pixel environment with a weighting method →
 ``curve.csv`` (per curve point: environment step, mean return of the last ``window`` episodes,
 each auxiliary task's weight and loss) and ``metrics.json`` (steps to the threshold, area under the
 curve, final return, wall time and the settings).
@@ -30,10 +30,10 @@ from auxbench.config import build_validated
 from auxbench.foundations import atomic
 from auxbench.foundations.errors import ConfigError
 from auxbench.foundations.validation import at_least, choice
-from auxbench.pixelrl.a2c import AuxA2C, SmallCNN
-from auxbench.pixelrl.envs import ENVS, env_spec, make_env
-from auxbench.pixelrl.metrics import area_under_curve, steps_to_threshold
-from auxbench.pixelrl.tasks import TASKS
+from auxbench.rltrack.a2c import AuxA2C, SmallCNN
+from auxbench.rltrack.curves import area_under_curve, steps_to_threshold
+from auxbench.rltrack.envs import ENVS, env_spec, make_pixel_env
+from auxbench.rltrack.tasks import TASKS
 
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "none": ("fixed", {}),
@@ -46,7 +46,7 @@ OPTIMIZERS = ("rmsprop", "adam")
 
 
 @dataclass
-class RLConfig:
+class RLTrackConfig:
     """One run's settings. A2C defaults are stable-baselines3's Atari ones (RL Zoo): 16
     environments, 5 steps per update, lr 7e-4, entropy 0.01, value 0.25, gradient norm 0.5."""
 
@@ -72,7 +72,7 @@ class RLConfig:
     threshold: float | None = None
     device: str = "cpu"
 
-    def validate(self) -> RLConfig:
+    def validate(self) -> RLTrackConfig:
         """Check every value; raise ``ConfigError`` naming the bad one."""
         choice("environment", self.env, list(ENVS))
         choice("RL method", self.method, list(METHODS))
@@ -102,9 +102,9 @@ class RLConfig:
         return env_spec(self.env).threshold if self.threshold is None else self.threshold
 
 
-def make_rl_config(values: dict[str, Any], source: str = "rl config") -> RLConfig:
-    """Build and validate an ``RLConfig`` from a dict, refusing unknown keys."""
-    return build_validated(RLConfig, values, source)
+def make_rltrack_config(values: dict[str, Any], source: str = "rltrack config") -> RLTrackConfig:
+    """Build and validate an ``RLTrackConfig`` from a dict, refusing unknown keys."""
+    return build_validated(RLTrackConfig, values, source)
 
 
 def olaux_beta(beta: float, horizon: int) -> float:
@@ -113,10 +113,10 @@ def olaux_beta(beta: float, horizon: int) -> float:
     return beta * horizon / 5
 
 
-def build_model(config: RLConfig) -> AuxA2C:
+def build_agent(config: RLTrackConfig) -> AuxA2C:
     """The A2C agent of ``config`` on its vectorised environment (each with a ``Monitor``)."""
     spec = env_spec(config.env)
-    env = make_vec_env(lambda: make_env(config.env), n_envs=config.n_envs, seed=config.seed)
+    env = make_vec_env(lambda: make_pixel_env(config.env), n_envs=config.n_envs, seed=config.seed)
     name, params = METHODS[config.method]
     if name == "olaux":  # §5.6: OL-AUX-1 updates w 5× as often as OL-AUX-5, so its β is β/5
         params = {**params, "beta": olaux_beta(config.beta, params["horizon"])}
@@ -176,12 +176,12 @@ class CurveRecorder(BaseCallback):
         return row
 
 
-def run(config: RLConfig, out: Path) -> dict[str, Any]:
+def run(config: RLTrackConfig, out: Path) -> dict[str, Any]:
     """Train one run of ``config``; write ``curve.csv`` and ``metrics.json`` into ``out``
     atomically and return the metrics."""
     config.validate()
     started = time.perf_counter()
-    model = build_model(config)
+    model = build_agent(config)
     batch = config.n_envs * config.n_steps
     every = max(batch, config.steps // config.curve_points // batch * batch)
     recorder = CurveRecorder(every, config.window)

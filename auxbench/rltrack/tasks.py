@@ -1,7 +1,7 @@
 """The auxiliary tasks (OL-AUX's Table 1, those that fit pixel games) and reward prediction.
 
-Each task is a head on the shared encoder's latent z = φ(o) with a loss on one ``Batch`` of
-transitions (o_t, a_t, r_t, o_{t+1}) from the rollout; its gradient reaches the shared encoder
+Each task is a head on the shared encoder's latent z = φ(o) with a loss on one rollout's
+``Transitions`` (o_t, a_t, r_t, o_{t+1}) from the rollout; its gradient reaches the shared encoder
 through z and its own head only.
 
 - ``forward``: forward dynamics (Agrawal et al. 2016): predict z_{t+1} from z_t and a_t (one-hot);
@@ -39,7 +39,7 @@ MAX_RECONSTRUCTION = 21
 
 
 @dataclass
-class Batch:
+class Transitions:
     """One rollout's transitions as tensors, n of them.
 
     ``images``: o_t as floats in [0, 1] (n, C, H, W); ``raw``: o_t as stored (what ``encode``
@@ -80,7 +80,7 @@ class AuxTask(nn.Module):
         super().__init__()
         self.latent, self.n_actions, self.obs_shape = latent, n_actions, tuple(obs_shape)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Transitions) -> torch.Tensor:
         raise NotImplementedError
 
     def one_hot(self, actions: torch.Tensor) -> torch.Tensor:
@@ -96,7 +96,7 @@ class ForwardDynamics(AuxTask):
         super().__init__(latent, n_actions, obs_shape)
         self.head = mlp(latent + n_actions, latent)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Transitions) -> torch.Tensor:
         predicted = self.head(torch.cat([batch.z, self.one_hot(batch.actions)], dim=1))
         errors = (predicted - batch.z_next.detach()).pow(2).mean(dim=1)
         return masked_mean(errors, batch.valid)
@@ -111,7 +111,7 @@ class InverseDynamics(AuxTask):
         super().__init__(latent, n_actions, obs_shape)
         self.head = mlp(2 * latent, n_actions)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Transitions) -> torch.Tensor:
         logits = self.head(torch.cat([batch.z, batch.z_next], dim=1))
         errors = F.cross_entropy(logits, batch.actions, reduction="none")
         return masked_mean(errors, batch.valid)
@@ -139,7 +139,7 @@ class Egomotion(AuxTask):
         self.shift = max(1, min(obs_shape[-2:]) // 10)
         self.head = mlp(2 * latent, self.N_MOVES)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Transitions) -> torch.Tensor:
         classes = torch.randint(self.N_MOVES, (len(batch.raw),), device=batch.raw.device)
         moved = batch.encode(translate(batch.raw, classes, self.shift))
         return F.cross_entropy(self.head(torch.cat([batch.z, moved], dim=1)), classes)
@@ -162,7 +162,7 @@ class Autoencoder(AuxTask):
         size = reconstruction_target(torch.zeros(1, *obs_shape)).shape[1]
         self.head = mlp(latent, size)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Transitions) -> torch.Tensor:
         return F.mse_loss(self.head(batch.z), reconstruction_target(batch.images))
 
 
@@ -180,7 +180,7 @@ class RewardPrediction(AuxTask):
         super().__init__(latent, n_actions, obs_shape)
         self.head = mlp(latent + n_actions, 3)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def loss(self, batch: Transitions) -> torch.Tensor:
         logits = self.head(torch.cat([batch.z, self.one_hot(batch.actions)], dim=1))
         return F.cross_entropy(logits, reward_class(batch.rewards))
 

@@ -36,7 +36,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from auxbench import weighting
-from auxbench.pixelrl.tasks import AuxTask, Batch, make_task
+from auxbench.rltrack.tasks import AuxTask, Transitions, make_task
 
 LOSS_FLOOR = 1e-8
 
@@ -141,7 +141,7 @@ class AuxA2C(A2C):
         losses = [policy_loss + self.ent_coef * entropy_loss + self.vf_coef * value_loss]
         if len(tasks):
             starts = np.concatenate([buffer.episode_starts[1:], self._last_episode_starts[None]])
-            batch = Batch(
+            transitions = Transitions(
                 images=preprocess_obs(raw[:n], self.observation_space),
                 raw=raw[:n],
                 z=features[:n],
@@ -152,7 +152,7 @@ class AuxA2C(A2C):
                 encode=self.policy.extract_features,
                 policy_loss=policy_loss,
             )
-            losses += [task.loss(batch).clamp(min=LOSS_FLOOR) for task in tasks]
+            losses += [task.loss(transitions).clamp(min=LOSS_FLOOR) for task in tasks]
         shared = list(self.policy.features_extractor.parameters())
         shared_ids = {id(p) for p in shared}
         others = [p for p in self.policy.parameters() if id(p) not in shared_ids]
