@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup data browser slurm demo test lint format bench
+.PHONY: setup data browser slurm demo test lint format bench docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: data browser slurm lint
+# The documentation site (mkdocs.yml, docs/): strict, offline; .docs-site/ is git-ignored.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .docs-site
+
+test: data browser slurm lint docs
 	$(BIN)/python -m pytest -q
 
 bench: data
