@@ -247,7 +247,7 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
 
 def _train(args: argparse.Namespace) -> int:
     from auxbench.methods import check_method
-    from auxbench.training.supervised import train
+    from auxbench.training import train
 
     values = read_yaml(args.config) if args.config else {}
     values.update(_settings(args.set))

@@ -10,7 +10,8 @@ from auxbench.foundations.errors import ConfigError
 from auxbench.foundations.hierarchy import masked_softmax, negative_batch_entropy, sample_weights
 from auxbench.foundations.passes import TRAINING_STEP, Passes
 from auxbench.methods.maxl import FiniteDifference, SecondOrder
-from auxbench.training.supervised import Trainer
+from auxbench.tasks import Batch
+from auxbench.training import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -93,19 +94,32 @@ def float64_maxl(synthetic):
 
 
 def _objective(method, images, labels):
-    """The generator objective computed with ordinary module calls on a copy of the main network:
-    L_pri(θ − α ∇θ L_total(θ, φ)) + c Σ p̄ log p̄."""
+    """The generator objective computed with ordinary module calls on a copy of the main network
+    and a copy of its optimiser, which takes its real step (momentum and weight decay included):
+    L_pri(θ') + c Σ p̄ log p̄, θ' = SGD's step from θ on L_total(θ, φ)."""
     model = copy.deepcopy(method.trainer.model).train()
-    lr = method.trainer.optimizer.param_groups[0]["lr"]
+    real = method.trainer.optimizer
+    group = real.param_groups[0]
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=group["lr"],
+        momentum=group["momentum"],
+        weight_decay=group["weight_decay"],
+    )
+    optimizer.load_state_dict(copy.deepcopy(real.state_dict()))
+    primary_task, aux_task = method.trainer.tasks[0], method.aux_task
+    batch = Batch(images, {"label": labels})
     generated = method.label_net(images, labels)
     with torch.enable_grad():
         outputs = model(images)
-        total = method.trainer.primary_loss(outputs["primary"], labels)
-        total = total + method.aux_weight * method.aux_loss(outputs["aux"], generated)
+        total = primary_task.loss(outputs["primary"], batch)
+        aux = aux_task.loss_with(outputs["aux"], generated.probs, generated.weights)
+        total = total + method.aux_weight * aux
         grads = torch.autograd.grad(total, list(model.parameters()))
     for param, grad in zip(model.parameters(), grads, strict=True):
-        param.data -= lr * grad
-    primary = method.trainer.primary_loss(model(images)["primary"], labels)
+        param.grad = grad.detach()
+    optimizer.step()
+    primary = primary_task.loss(model(images)["primary"], batch)
     return float(primary + method.entropy_weight * negative_batch_entropy(generated.probs))
 
 
@@ -130,7 +144,7 @@ def _flat(tensors):
 def test_exact_hypergradient_matches_central_finite_differences(float64_maxl, entropy_weight):
     method, images, labels = float64_maxl
     method.entropy_weight = entropy_weight
-    grads, _ = method.generator_gradients(images, labels)
+    grads, _ = method.generator_gradients(Batch(images, {"label": labels}))
     generator = torch.Generator().manual_seed(1)
     for _ in range(2):
         direction = [
@@ -147,9 +161,9 @@ def test_exact_hypergradient_matches_central_finite_differences(float64_maxl, en
 def test_first_order_agrees_with_exact_in_direction(float64_maxl):
     method, images, labels = float64_maxl
     method.entropy_weight = 0.0  # compare the hypergradients alone
-    exact, _ = method.generator_gradients(images, labels)
+    exact, _ = method.generator_gradients(Batch(images, {"label": labels}))
     method.hypergradient = FiniteDifference()
-    approximate, _ = method.generator_gradients(images, labels)
+    approximate, _ = method.generator_gradients(Batch(images, {"label": labels}))
     cosine = F.cosine_similarity(_flat(exact), _flat(approximate), dim=0)
     assert cosine > 0.95
     method.hypergradient = SecondOrder()
@@ -158,9 +172,9 @@ def test_first_order_agrees_with_exact_in_direction(float64_maxl):
 def test_entropy_term_is_part_of_the_first_order_gradient(float64_maxl):
     method, images, labels = float64_maxl
     method.hypergradient = FiniteDifference()
-    with_entropy, _ = method.generator_gradients(images, labels)
+    with_entropy, _ = method.generator_gradients(Batch(images, {"label": labels}))
     method.entropy_weight = 0.0
-    without, _ = method.generator_gradients(images, labels)
+    without, _ = method.generator_gradients(Batch(images, {"label": labels}))
     params = list(method.label_net.parameters())
     entropy = 0.2 * negative_batch_entropy(method.label_net(images, labels).probs)
     expected = torch.autograd.grad(entropy, params)
@@ -176,7 +190,7 @@ def test_generator_step_leaves_the_main_network_and_its_bn_stats_untouched(synth
     batch = next(trainer.batches())
     before = copy.deepcopy(trainer.model.state_dict())
     label_before = copy.deepcopy(trainer.method.label_net.network.heads.state_dict())
-    trainer.method.generator_step(batch.images, batch.labels)
+    trainer.method.generator_step(batch)
     after = trainer.model.state_dict()
     assert any("running_mean" in name for name in after)
     assert all(torch.equal(before[name], after[name]) for name in before)
@@ -224,15 +238,15 @@ def test_variants_train_end_to_end_and_log_per_epoch(synthetic, method_name, par
     if method_name == "wa-maxl":
         assert 1 / 32 <= trainer.history[-1]["aux_weight_mean"] <= 32
         assert trainer.history[-1]["aux_weight_std"] > 0
-        assert trainer.method.loss_weights() == {"aux": 1.0}
+        assert trainer.method.aux_task.fixed_weight(trainer.config.lam) == 1.0
 
 
 def test_lambda_weights_the_auxiliary_loss_except_for_wa_maxl(synthetic):
     lam = {"maxl": 0.5, "maxl-fo": 0.5, "wa-maxl": 1.0}
     for name, expected in lam.items():
-        assert Trainer(config(method=name, lam=0.5), synthetic).method.loss_weights() == {
-            "aux": expected
-        }
+        trainer = Trainer(config(method=name, lam=0.5), synthetic)
+        assert [task.fixed_weight(0.5) for task in trainer.tasks] == [1.0, expected]
+        assert trainer.weighting.weights.tolist() == [1.0, expected]
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ from auxbench.data.prepare import prepare
 from auxbench.foundations.errors import ConfigError
 from auxbench.foundations.metrics import delta_mtl
 from auxbench.models import build_multidomain_model
-from auxbench.training.multidomain import MultiDomainTrainer
-from auxbench.training.supervised import Trainer, create_scheduler, create_weighting
+from auxbench.tasks import ClassificationTask
+from auxbench.training import MultiDomainTrainer, Trainer
+from auxbench.training.optim import create_scheduler, create_weighting
 
 N_TRAIN, N_TEST = 600, 200  # 6 training and 2 test images per fine class
 COARSE_NAMES = [
@@ -268,14 +269,15 @@ def test_bad_settings_are_config_errors(values, message):
 
 def test_weighting_params_keyed_by_name_reach_that_weighting_only():
     params = {"autolambda": {"lr": 3e-4}}
+    tasks = [
+        ClassificationTask("primary", 2, primary=True),
+        ClassificationTask("a", 2, weight=0.2),
+        ClassificationTask("b", 2, weight=0.2),
+    ]
     for name, lr in (("autolambda", 3e-4), ("gradnorm", 0.025)):
-        method = create_weighting(
-            TrainConfig(weighting=name, weighting_params=params), 3, [0], [1.0] * 3
-        )
+        method = create_weighting(TrainConfig(weighting=name, weighting_params=params), tasks)
         assert method.optimizer.param_groups[0]["lr"] == pytest.approx(lr)
-    fixed = create_weighting(
-        TrainConfig(weighting_params={**params, "lam": 0.5}), 3, [0], [1.0, 0.2, 0.2]
-    )
+    fixed = create_weighting(TrainConfig(weighting_params={**params, "lam": 0.5}), tasks)
     assert fixed.weights.tolist() == pytest.approx([1.0, 0.2, 0.2])
 
 

@@ -18,9 +18,9 @@ from fixtures import synthetic_config
 
 from auxbench.data import make_synthetic
 from auxbench.foundations.errors import ConfigError
+from auxbench.training import Trainer
 from auxbench.training import checkpoint as checkpoints
 from auxbench.training.checkpoint import CHECKPOINT_NAME, PREEMPTED_EXIT_CODE, NonFiniteLoss
-from auxbench.training.supervised import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -69,7 +69,7 @@ def test_a_crashed_run_resumes_to_the_same_result(synthetic, tmp_path, monkeypat
     straight = Trainer(config(**overrides), synthetic)
     expected = straight.fit(tmp_path / "straight")
 
-    monkeypatch.setattr("auxbench.training.supervised.inject_fault", crash_after(2))
+    monkeypatch.setattr("auxbench.training.loop.inject_fault", crash_after(2))
     with pytest.raises(Crash):
         Trainer(config(**overrides), synthetic).fit(tmp_path / "resumed")
     assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
@@ -86,7 +86,7 @@ def test_a_crashed_run_resumes_to_the_same_result(synthetic, tmp_path, monkeypat
 
 
 def test_a_checkpoint_of_another_config_is_refused(synthetic, tmp_path, monkeypatch):
-    monkeypatch.setattr("auxbench.training.supervised.inject_fault", crash_after(1))
+    monkeypatch.setattr("auxbench.training.loop.inject_fault", crash_after(1))
     with pytest.raises(Crash):
         Trainer(config(), synthetic).fit(tmp_path)
     with pytest.raises(ConfigError, match=r"different run: 'lr' is 0.05 there but 0.1 here"):
@@ -125,8 +125,8 @@ def test_a_non_finite_loss_names_epoch_batch_and_term(synthetic, tmp_path):
     real_losses = trainer.task_losses
     calls = []
 
-    def poisoned(batch, outputs, auxiliary_losses=None):
-        losses = real_losses(batch, outputs, auxiliary_losses)
+    def poisoned(batch, outputs, overrides=None):
+        losses = real_losses(batch, outputs, overrides)
         calls.append(1)
         if len(calls) >= 4:
             losses[2] = losses[2] * float("nan")

@@ -12,9 +12,8 @@ from torch import nn
 
 from auxbench.data import make_synthetic
 from auxbench.foundations.errors import ConfigError
-from auxbench.methods.rl_aux import ENV_ID
 from auxbench.methods.rl_aux.env import weight_of_bin
-from auxbench.training.supervised import Trainer
+from auxbench.training import ENV_ID, Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,7 +7,7 @@ from fixtures import synthetic_config
 
 from auxbench.data import DataError, make_synthetic
 from auxbench.foundations.errors import ConfigError
-from auxbench.training.supervised import Trainer
+from auxbench.training import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from torch import nn
 from torch.func import functional_call
 
 from auxbench import weighting
+from auxbench.foundations.lookahead import SGDSettings
 from auxbench.weighting import autolambda, olaux  # noqa: F401  (registers the methods)
 
 
@@ -50,18 +51,13 @@ def sgd(model, lr=0.1, momentum=0.9, weight_decay=1e-2):
 
 def meta_step(model, optimizer, batch, meta_batch):
     """``MetaStep`` exactly as a trainer builds it."""
-    group = optimizer.param_groups[0]
+    params = dict(model.named_parameters())
     return weighting.MetaStep(
-        params=dict(model.named_parameters()),
+        params=params,
         task_losses=lambda params, b: functional_call(model, params, (b,)),
         batch=batch,
         meta_batch=meta_batch,
-        lr=group["lr"],
-        momentum=group["momentum"],
-        weight_decay=group["weight_decay"],
-        momentum_buffers={
-            name: optimizer.state[p].get("momentum_buffer") for name, p in model.named_parameters()
-        },
+        sgd=SGDSettings.of(optimizer, params),
     )
 
 
@@ -185,10 +181,11 @@ def exact_hypergradient(model, meta, lam, primary):
 
     def after_step(lam):
         grads = torch.func.grad(weighted)(theta, lam)
+        sgd = meta.sgd
         ahead = {
             name: p
-            - meta.lr
-            * (grads[name] + meta.weight_decay * p + meta.momentum * meta.momentum_buffers[name])
+            - sgd.lr
+            * (grads[name] + sgd.weight_decay * p + sgd.momentum * sgd.momentum_buffers[name])
             for name, p in theta.items()
         }
         losses = functional_call(model, ahead, (meta.meta_batch,))
@@ -203,7 +200,7 @@ def test_autolambda_finite_difference_matches_the_exact_hypergradient():
     method = weighting.create("autolambda", 3, primary=[0], init=0.5)
     train(weighting.create("fixed", 3), model, optimizer, batches, 2)  # fills momentum buffers
     meta = meta_step(model, optimizer, batches[2], batches[3])
-    assert all(buf is not None for buf in meta.momentum_buffers.values())
+    assert all(buf is not None for buf in meta.sgd.momentum_buffers.values())
 
     got = method.hypergradient(meta)
     expected = exact_hypergradient(model, meta, method.weights.double(), method.primary)

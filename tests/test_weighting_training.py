@@ -6,7 +6,8 @@ from fixtures import synthetic_config
 
 from auxbench.data import make_synthetic
 from auxbench.foundations.errors import ConfigError
-from auxbench.training.supervised import Trainer
+from auxbench.tasks import Batch
+from auxbench.training import Trainer
 from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -26,16 +27,19 @@ def test_noise_task_is_a_fixed_random_label_per_training_image(synthetic):
     trainer = Trainer(config(noise_classes=7, lam=0.5), synthetic)
     assert trainer.task_names == ["primary", "aux", "noise"]
     assert trainer.model.heads["noise"][-1].out_features == 7
-    labels = trainer.noise.labels.clone()
+    noise = trainer.tasks[2]
+    labels = noise.labels.clone()
     assert labels.shape == (len(trainer.train_split),) and int(labels.max()) < 7
     assert len(labels.unique()) == 7
     trainer.fit()
-    assert torch.equal(trainer.noise.labels, labels)  # fixed for the whole run
+    assert torch.equal(noise.labels, labels)  # fixed for the whole run
     assert trainer.weighting.weights.tolist() == [1.0, 0.5, 0.5]  # fixed: 1, λ, λ
     batch = next(trainer.batches())
     outputs = trainer.model(batch.images)
     losses = trainer.task_losses(batch, outputs)
-    expected = trainer.primary_loss(outputs["noise"], labels[batch.index])
+    expected = trainer.tasks[0].loss(
+        outputs["noise"], Batch(batch.images, {"label": labels[batch.index]})
+    )
     assert torch.allclose(losses[2], expected)
 
 

@@ -25,3 +25,6 @@ run human+noise-gcs+pcgrad --method human --set noise_task=true --weighting gcs 
 run maxl --method maxl
 run maxl-fo --method maxl-fo
 run wa-maxl --method wa-maxl
+# MAXL with plain SGD (no momentum, no weight decay): the virtual step is then θ − α∇L in every
+# version, so this run isolates the one intended change of the look-ahead refactor.
+run maxl-plain-sgd --method maxl --set momentum=0 --set weight_decay=0

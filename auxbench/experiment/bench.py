@@ -25,7 +25,7 @@ from auxbench.foundations.errors import ConfigError
 from auxbench.foundations.losses import classification_loss
 from auxbench.foundations.passes import Passes
 from auxbench.methods import check_method
-from auxbench.training.supervised import Trainer
+from auxbench.training import Trainer
 
 
 def _wall_time(device: torch.device, run: Callable[[], object]) -> float:

@@ -3,8 +3,9 @@
 from auxbench.methods import human, maxl, rl_aux, single  # noqa: F401  (registers the methods)
 from auxbench.methods.base import (
     METHODS,
-    Batch,
+    LossOverrides,
     Method,
+    TrainerView,
     check_method,
     create_method,
     method_names,
@@ -13,8 +14,9 @@ from auxbench.methods.base import (
 
 __all__ = [
     "METHODS",
-    "Batch",
+    "LossOverrides",
     "Method",
+    "TrainerView",
     "check_method",
     "create_method",
     "method_names",

@@ -1,53 +1,80 @@
 """The method plug-in interface and its registry.
 
 A method owns only what differs from plain supervised training; the trainer owns the loop,
-evaluation, logging and checkpoints. To add a method:
+evaluation, logging and checkpoints. A method sees the trainer through ``TrainerView`` (a
+``Protocol``: this layer does not import the trainer). To add a method:
 
 1. write ``auxbench/methods/<name>.py`` with a ``Method`` subclass decorated with ``@register``;
    give it a ``name``, a one-line ``description`` and ``uses_lambda`` (whether λ means something);
-2. override what it needs: ``heads`` (extra output heads), ``setup`` (build extra networks once the
-   trainer and its main network exist), ``auxiliary_losses`` (unweighted scalar losses by head),
-   ``loss_weights`` (their weights), ``before_epoch`` (work before each epoch of the main
-   network, such as training an agent), ``after_step`` (work after each main-network step, such
-   as a meta-update), ``after_epoch`` (per-epoch work and logs) and ``state_dict`` /
-   ``load_state_dict`` for any state of its own (settings from ``config.method_params`` through
-   ``method_params``), and ``minimum_passes`` when it does more than the main network's steps
-   (its algorithmic minimum, which the benchmark divides the measured cost by);
-3. import the module in ``auxbench/methods/__init__.py`` and add one test.
+2. override what it needs: ``tasks`` (its auxiliary tasks, ``auxbench.tasks``: a head, its loss
+   and its fixed weight each), ``setup`` (build extra networks once the trainer and its main
+   network exist), ``before_epoch`` (work before each epoch of the main network, such as training
+   an agent), ``after_step`` (work after each main-network step, such as a meta-update),
+   ``after_epoch`` (per-epoch work and logs) and ``state_dict`` / ``load_state_dict`` for any
+   state of its own (settings from ``config.method_params`` through ``method_params``), and
+   ``minimum_passes`` when it does more than the main network's steps (its algorithmic minimum,
+   which the benchmark divides the measured cost by);
+3. import the module in ``auxbench/methods/__init__.py``, add one test and its docs page.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ClassVar, Protocol
 
 import torch
 
+from auxbench.config import TrainConfig
+from auxbench.data import Dataset
 from auxbench.foundations.errors import ConfigError
 from auxbench.foundations.passes import Passes
 from auxbench.foundations.validation import choice
+from auxbench.tasks import Batch, Task
+from auxbench.weighting import Weighting
 
-if TYPE_CHECKING:
-    from auxbench.config import TrainConfig
-    from auxbench.data import Dataset
-    from auxbench.training.supervised import Trainer
+LossOverrides = dict[str, Callable[[torch.Tensor, Batch], torch.Tensor]]
+"""Task name → loss of that task's head output on a batch, in place of the task's own (an
+environment that chooses a task's targets itself)."""
 
 
-@dataclass
-class Batch:
-    """One training batch: augmented images, primary labels, human auxiliary labels, positions."""
+class TrainerView(Protocol):
+    """What a method sees of the trainer that runs it (``auxbench.training.supervised.Trainer``):
+    the run's config and dataset, the device, the main network with its optimiser and weighting,
+    the tasks (``tasks[0]`` is the primary task), the training and validation splits on the device
+    (``images`` and ``labels`` tensors, ``len``), and what it can do."""
 
-    images: torch.Tensor
-    labels: torch.Tensor
-    aux_labels: torch.Tensor | None
-    index: torch.Tensor
+    config: TrainConfig
+    dataset: Dataset
+    device: torch.device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    weighting: Weighting
+    tasks: list[Task]
+    train_split: Any
+    val_split: Any
+
+    def batches(
+        self,
+        split: Any = None,
+        shuffle: torch.Generator | None = None,
+        augment_with: torch.Generator | None = None,
+    ) -> Iterator[Batch]:
+        """One epoch of shuffled, augmented batches of ``split`` (default: training)."""
+
+    def step(self, batch: Batch, overrides: LossOverrides | None = None) -> Any:
+        """One optimiser step of the main network on ``batch``."""
+
+    def placed(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` on the training device (channels-last when configured)."""
+
+    def autocast(self) -> AbstractContextManager:
+        """The run's autocast context."""
 
 
 class Method:
-    """Base class: primary task only, no auxiliary heads or losses."""
+    """Base class: primary task only, no auxiliary tasks."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -68,23 +95,14 @@ class Method:
         finally:
             self.recording = True
 
-    def heads(self) -> dict[str, int]:
-        """Extra heads (name → number of outputs) the main network needs besides ``primary``."""
-        return {}
+    def tasks(self) -> list[Task]:
+        """The method's auxiliary tasks (their heads are added to the main network after the
+        primary task's)."""
+        return []
 
-    def setup(self, trainer: Trainer) -> None:
+    def setup(self, trainer: TrainerView) -> None:
         """Called once the trainer is built: ``trainer.model`` (on ``trainer.device``),
-        ``trainer.optimizer``, ``trainer.batches()`` and ``trainer.primary_loss`` are ready."""
-
-    def auxiliary_losses(
-        self, batch: Batch, outputs: dict[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
-        """Unweighted scalar auxiliary losses by name for this batch."""
-        return {}
-
-    def loss_weights(self) -> dict[str, float]:
-        """The weight of each auxiliary loss in the total loss (λ by default)."""
-        return {name: self.config.lam for name in self.heads()}
+        ``trainer.optimizer``, ``trainer.batches()`` and ``trainer.tasks`` are ready."""
 
     def before_epoch(self, epoch: int) -> dict[str, float]:
         """Per-epoch work before the main network's epoch; returns values to log."""
@@ -99,8 +117,8 @@ class Method:
 
     def minimum_passes(self, step: Passes) -> Passes:
         """The least one training step of the main network costs with this method, in passes of
-        the main network (``auxbench.foundations.passes``), given what the ``step`` itself costs under the
-        run's weighting: just the step, for methods that only add heads and losses."""
+        the main network (``auxbench.foundations.passes``), given what the ``step`` itself costs
+        under the run's weighting: just the step, for methods that only add tasks."""
         return step
 
     def state_dict(self) -> dict[str, Any]:

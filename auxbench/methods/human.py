@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import torch
-
 from auxbench.data import DataError
-from auxbench.foundations.losses import classification_loss
-from auxbench.methods.base import Batch, Method, register
+from auxbench.methods.base import Method, register
+from auxbench.tasks import ClassificationTask, Task
 
 
 @register
@@ -23,11 +21,13 @@ class HumanAuxiliary(Method):
                 f"cannot run on it; `auxbench datasets` lists the datasets that have them"
             )
 
-    def heads(self) -> dict[str, int]:
-        return {"aux": self.dataset.num_aux_classes}
-
-    def auxiliary_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]):
-        loss = classification_loss(
-            self.config.loss, outputs["aux"], batch.aux_labels, self.config.focal_gamma
-        )
-        return {"aux": loss}
+    def tasks(self) -> list[Task]:
+        return [
+            ClassificationTask(
+                "aux",
+                self.dataset.num_aux_classes,
+                field="aux_label",
+                loss=self.config.loss,
+                gamma=self.config.focal_gamma,
+            )
+        ]

@@ -1,4 +1,6 @@
-"""MAXL's label-generation network (its pieces are in ``auxbench.foundations.hierarchy``)."""
+"""What the auxiliary-label generators share (MAXL, RL-AUX): the ψ-block auxiliary task of C·ψ
+classes whose targets the method generates, its weight, and MAXL's label network (the hierarchy's
+pieces are in ``auxbench.foundations.hierarchy``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,47 @@ import torch
 from torch import nn
 
 from auxbench.foundations.hierarchy import masked_softmax, sample_weights
+from auxbench.methods.base import Method
 from auxbench.models import MultiHeadNet, build_model
+from auxbench.tasks import Batch, GeneratedLabelTask, Task
+
+AUX = "aux"
+
+
+class GeneratedLabelMethod(Method):
+    """A method that generates the targets of one auxiliary task: ψ auxiliary classes per primary
+    class (class ψ·y + a for an image of class y), trained with the focal loss and weighted by λ,
+    or by 1 for the weight-aware variants, whose targets carry per-sample weights. A subclass
+    sets ``psi`` and implements ``targets``."""
+
+    psi: int
+
+    @property
+    def aux_weight(self) -> float:
+        """λ for methods that use it; 1 for the weight-aware ones, whose labels carry per-sample
+        weights."""
+        return self.config.lam if self.uses_lambda else 1.0
+
+    def tasks(self) -> list[Task]:
+        return [self.aux_task]
+
+    @property
+    def aux_task(self) -> GeneratedLabelTask:
+        """The generated auxiliary task (built once)."""
+        if not hasattr(self, "_aux_task"):
+            self._aux_task = GeneratedLabelTask(
+                AUX,
+                self.dataset.num_classes * self.psi,
+                self.targets,
+                gamma=self.config.focal_gamma,
+                weight=self.aux_weight,
+            )
+        return self._aux_task
+
+    def targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The auxiliary targets (classes or distributions over the C·ψ classes) of ``batch``
+        and their per-sample weights (None unless weight-aware)."""
+        raise NotImplementedError
 
 
 @dataclass

@@ -5,7 +5,12 @@ The main network gets an ``aux`` head of C·ψ outputs trained (focal loss) on s
 one virtual SGD step on the total loss is low, plus a batch-entropy term that keeps every
 auxiliary class in use::
 
-    min_φ  L_pri(θ − α ∇θ L_total(θ, φ)) + 0.2 · Σₖ p̄ₖ log p̄ₖ
+    min_φ  L_pri(θ'(φ)) + 0.2 · Σₖ p̄ₖ log p̄ₖ,   θ'(φ) = θ − α (∇θ L_total(θ, φ) + wd·θ + μ·buf)
+
+The virtual step θ' is the step the main network's optimiser takes (SGD with its momentum μ and
+buffer, and its weight decay wd: ``auxbench.foundations.lookahead``), so the generator
+differentiates through the update the network really makes. The MAXL paper writes the plain
+step θ − α∇θ L; with momentum 0 and no weight decay the two agree.
 
 Three registered variants share ``MaxlMethod``; they differ only in the hypergradient strategy
 (``SecondOrder`` or ``FiniteDifference``) and in whether the label network also weights samples:
@@ -27,27 +32,29 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
 from auxbench.foundations.hierarchy import negative_batch_entropy
-from auxbench.foundations.losses import weighted_focal_loss
+from auxbench.foundations.lookahead import (
+    Params,
+    SGDSettings,
+    central_difference,
+    gradients,
+    virtual_step,
+)
 from auxbench.foundations.passes import Passes
-from auxbench.methods.base import Batch, Method, endless, method_params, register
-from auxbench.methods.labels import GeneratedLabels, LabelNetwork
-
-if TYPE_CHECKING:
-    from auxbench.training.supervised import Trainer
+from auxbench.methods.base import TrainerView, endless, method_params, register
+from auxbench.methods.labels import AUX, GeneratedLabelMethod, GeneratedLabels, LabelNetwork
+from auxbench.tasks import Batch, GeneratedLabelTask, Task
 
 log = logging.getLogger(__name__)
-
-Params = dict[str, torch.Tensor]
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "psi": 5,
@@ -65,18 +72,18 @@ CHOICES = {"interleave": ("epoch", "step"), "meta_split": ("train", "val")}
 
 @dataclass
 class VirtualStep:
-    """The main network on one meta batch, evaluated functionally at any parameters θ.
+    """The main network on one meta batch, evaluated functionally at any parameters θ, and the
+    optimiser step it would take there (``sgd``).
 
     BatchNorm: every pass runs in train mode (batch statistics) on fresh *copies* of the model's
     buffers, so the real running statistics are never updated by the generator's passes.
     """
 
     model: nn.Module
-    images: torch.Tensor
-    labels: torch.Tensor
-    lr: float
-    primary_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    aux_loss: Callable[[torch.Tensor, GeneratedLabels], torch.Tensor]
+    batch: Batch
+    sgd: SGDSettings
+    primary_task: Task
+    aux_task: GeneratedLabelTask
     aux_weight: float
 
     def parameters(self, requires_grad: bool = False) -> Params:
@@ -88,30 +95,21 @@ class VirtualStep:
 
     def outputs(self, params: Params) -> dict[str, torch.Tensor]:
         buffers = {name: b.clone() for name, b in self.model.named_buffers()}
-        return functional_call(self.model, (params, buffers), (self.images,))
+        return functional_call(self.model, (params, buffers), (self.batch.images,))
 
     def training_loss(self, params: Params, generated: GeneratedLabels) -> torch.Tensor:
         """L_total(θ, φ) = L_pri + weight × L_aux against the generated labels."""
         outputs = self.outputs(params)
-        primary = self.primary_loss(outputs["primary"], self.labels)
-        return primary + self.aux_weight * self.aux_loss(outputs["aux"], generated)
+        primary = self.primary_task.loss(outputs[self.primary_task.name], self.batch)
+        aux = self.aux_task.loss_with(outputs[AUX], generated.probs, generated.weights)
+        return primary + self.aux_weight * aux
 
     def primary(self, params: Params) -> torch.Tensor:
-        return self.primary_loss(self.outputs(params)["primary"], self.labels)
-
-    def gradient(self, loss: torch.Tensor, params: Params, create_graph: bool = False) -> Params:
-        grads = torch.autograd.grad(
-            loss, list(params.values()), create_graph=create_graph, materialize_grads=True
-        )
-        return dict(zip(params, grads, strict=True))
+        return self.primary_task.loss(self.outputs(params)[self.primary_task.name], self.batch)
 
     def updated(self, params: Params, grads: Params) -> Params:
-        """θ' = θ − α g, the virtual SGD step."""
-        return _add(params, grads, -self.lr)
-
-
-def _add(params: Params, direction: Params, scale: float | torch.Tensor) -> Params:
-    return {name: p + scale * direction[name] for name, p in params.items()}
+        """θ', the optimiser's step from θ with gradient ``grads``."""
+        return virtual_step(params, grads, self.sgd)
 
 
 class SecondOrder:
@@ -122,14 +120,14 @@ class SecondOrder:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A scalar whose φ-gradient is dL_pri(θ')/dφ, and L_pri(θ')."""
         params = step.parameters(requires_grad=True)
-        grads = step.gradient(step.training_loss(params, generated), params, create_graph=True)
+        grads = gradients(step.training_loss(params, generated), params, create_graph=True)
         meta = step.primary(step.updated(params, grads))
         return meta, meta.detach()
 
 
 class FiniteDifference:
-    """First-order hypergradient: with d = ∇θ' L_pri(θ') and ε = scale / ‖d‖,
-    dL_pri(θ')/dφ ≈ −α (∇φ L_total(θ + εd, φ) − ∇φ L_total(θ − εd, φ)) / 2ε."""
+    """First-order hypergradient (``lookahead.central_difference``): with d = ∇θ' L_pri(θ') and
+    ε = scale / ‖d‖, dL_pri(θ')/dφ ≈ −α (∇φ L_total(θ + εd, φ) − ∇φ L_total(θ − εd, φ)) / 2ε."""
 
     def __init__(self, scale: float = 0.01):
         self.scale = scale
@@ -139,18 +137,18 @@ class FiniteDifference:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A scalar whose φ-gradient is the approximation (both ±ε losses in one backward)."""
         params = step.parameters(requires_grad=True)
-        grads = step.gradient(step.training_loss(params, generated.detach()), params)
+        grads = gradients(step.training_loss(params, generated.detach()), params)
         updated = {k: p.detach().requires_grad_() for k, p in step.updated(params, grads).items()}
         meta = step.primary(updated)
-        d = step.gradient(meta, updated)
-        norm = torch.linalg.vector_norm(
-            torch.stack([torch.linalg.vector_norm(g) for g in d.values()])
+        direction = gradients(meta, updated)
+        surrogate = central_difference(
+            lambda theta: step.training_loss(theta, generated),
+            step.parameters(),
+            direction,
+            self.scale,
+            step.sgd.lr,
         )
-        eps = self.scale / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        theta = step.parameters()
-        plus = step.training_loss(_add(theta, d, eps), generated)
-        minus = step.training_loss(_add(theta, d, -eps), generated)
-        return -step.lr * (plus - minus) / (2 * eps), meta.detach()
+        return surrogate, meta.detach()
 
 
 @contextmanager
@@ -163,7 +161,7 @@ def _train_mode(module: nn.Module):
         module.train(was_training)
 
 
-class MaxlMethod(Method):
+class MaxlMethod(GeneratedLabelMethod):
     """Shared MAXL machinery; subclasses choose ``first_order`` and ``weighted``."""
 
     first_order: ClassVar[bool] = False
@@ -186,12 +184,9 @@ class MaxlMethod(Method):
         self.hypergradient = (
             FiniteDifference(self.params["fd_scale"]) if self.first_order else SecondOrder()
         )
-        self.trainer: Trainer | None = None
+        self.trainer: TrainerView | None = None
 
-    def heads(self) -> dict[str, int]:
-        return {"aux": self.dataset.num_classes * self.psi}
-
-    def setup(self, trainer: Trainer) -> None:
+    def setup(self, trainer: TrainerView) -> None:
         self.trainer = trainer
         data, config = self.dataset, self.config
         self.label_net = trainer.placed(
@@ -226,56 +221,41 @@ class MaxlMethod(Method):
 
     # --- the auxiliary task of the main network -------------------------------------------------
 
-    @property
-    def aux_weight(self) -> float:
-        """λ for ``maxl``/``maxl-fo``; 1 for ``wa-maxl``, whose labels carry per-sample weights."""
-        return self.config.lam if self.uses_lambda else 1.0
-
-    def loss_weights(self) -> dict[str, float]:
-        return {"aux": self.aux_weight}
-
-    def aux_loss(self, logits: torch.Tensor, generated: GeneratedLabels) -> torch.Tensor:
-        """Focal loss against the soft labels, per-sample weighted when the labels carry weights."""
-        return weighted_focal_loss(
-            logits, generated.probs, generated.weights, self.config.focal_gamma
-        )
-
     def generate(self, images: torch.Tensor, labels: torch.Tensor) -> GeneratedLabels:
         """The label network's output. It always normalises with batch statistics (train mode),
         so the main network trains on labels computed exactly as in the generator objective."""
         self.label_net.train()
         return self.label_net(images, labels)
 
-    def auxiliary_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]):
+    def targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The label network's soft labels (and weights) for ``batch``, without gradients."""
         with torch.no_grad():
             generated = self.generate(batch.images, batch.labels)
             if self.recording:
                 self._record(generated)
-        return {"aux": self.aux_loss(outputs["aux"], generated)}
+        return generated.probs, generated.weights
 
     # --- the generator ---------------------------------------------------------------------------
 
-    def virtual_step(self, images: torch.Tensor, labels: torch.Tensor) -> VirtualStep:
-        """The main network at its current θ on a meta batch, with the optimiser's current lr."""
+    def virtual_step(self, batch: Batch) -> VirtualStep:
+        """The main network at its current θ on a meta batch, with its optimiser's current step."""
+        model = self.trainer.model
         return VirtualStep(
-            self.trainer.model,
-            images,
-            labels,
-            self.trainer.optimizer.param_groups[0]["lr"],
-            self.trainer.primary_loss,
-            self.aux_loss,
+            model,
+            batch,
+            SGDSettings.of(self.trainer.optimizer, dict(model.named_parameters())),
+            self.trainer.tasks[0],
+            self.aux_task,
             self.aux_weight,
         )
 
-    def generator_gradients(
-        self, images: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def generator_gradients(self, batch: Batch) -> tuple[list[torch.Tensor], torch.Tensor]:
         """∇φ of the generator objective on one meta batch (by ``self.hypergradient``), and the
         primary loss after the virtual step. Neither network's parameters, gradients nor running
         statistics change."""
-        step = self.virtual_step(images, labels)
+        step = self.virtual_step(batch)
         with _train_mode(self.trainer.model):
-            generated = self.generate(images, labels)
+            generated = self.generate(batch.images, batch.labels)
             surrogate, meta = self.hypergradient.surrogate(step, generated)
             objective = surrogate + self.entropy_weight * negative_batch_entropy(generated.probs)
             grads = torch.autograd.grad(
@@ -283,9 +263,9 @@ class MaxlMethod(Method):
             )
         return list(grads), meta
 
-    def generator_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def generator_step(self, batch: Batch) -> torch.Tensor:
         """One SGD step of the label network; returns the primary loss after the virtual step."""
-        grads, meta = self.generator_gradients(images, labels)
+        grads, meta = self.generator_gradients(batch)
         for param, grad in zip(self.label_net.parameters(), grads, strict=True):
             param.grad = grad
         self.optimizer.step()
@@ -298,17 +278,16 @@ class MaxlMethod(Method):
         if self.params["interleave"] != "step":
             return
         if self.params["meta_split"] == "train":
-            self.generator_step(batch.images, batch.labels)
+            self.generator_step(batch)
         else:
             if self._meta_stream is None:
                 self._meta_stream = endless(self._meta_batches)
-            meta = next(self._meta_stream)
-            self.generator_step(meta.images, meta.labels)
+            self.generator_step(next(self._meta_stream))
 
     def after_epoch(self, epoch: int) -> dict[str, float]:
         if self.params["interleave"] == "epoch":
             for meta in self._meta_batches():
-                self.generator_step(meta.images, meta.labels)
+                self.generator_step(meta)
         self.scheduler.step()
         logs = self._epoch_logs()
         self._reset_epoch_stats()

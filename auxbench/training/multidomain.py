@@ -39,27 +39,19 @@ from torch.func import functional_call
 from auxbench.config import TrainConfig
 from auxbench.data import Dataset, MultiDomainDataset, Split
 from auxbench.foundations.errors import ConfigError
-from auxbench.foundations.losses import classification_loss
-from auxbench.methods import Batch
 from auxbench.methods.base import endless
 from auxbench.models import build_multidomain_model
-from auxbench.training.supervised import (
-    TensorSplit,
-    TrainingLoop,
+from auxbench.tasks import Batch, ClassificationTask
+from auxbench.training.loop import TrainingLoop, no_bad_loss, note_first_non_finite
+from auxbench.training.optim import (
     buffer_copies,
     create_optimizer,
     create_scheduler,
     create_weighting,
-    limited,
-    look_ahead,
-    no_bad_loss,
-    note_first_non_finite,
-    on_device,
-    split_batches,
+    meta_step,
 )
+from auxbench.training.streams import TensorSplit, limited, on_device, split_batches
 from auxbench.weighting import MetaStep
-
-SUMMARY_KEYS = ("acc", "precision", "recall", "f1")
 
 Forward = Callable[[torch.Tensor, int], torch.Tensor]
 
@@ -72,11 +64,21 @@ class MultiDomainTrainer(TrainingLoop):
         dataset = self.start(config, dataset)
         if not isinstance(dataset, MultiDomainDataset):
             raise ConfigError(
-                f"dataset {dataset.name!r} has one task: train it with auxbench.training.supervised.Trainer"
+                f"dataset {dataset.name!r} has one task: train it with auxbench.training.Trainer"
             )
         self.dataset = dataset
-        self.task_names = list(dataset.slugs)
-        self.primary = self._primary_domains()
+        primary = self._primary_domains()
+        self.tasks = [
+            ClassificationTask(
+                name,
+                dataset.num_classes,
+                loss=config.loss,
+                gamma=config.focal_gamma,
+                primary=domain in primary,
+                evaluated=True,
+            )
+            for domain, name in enumerate(dataset.slugs)
+        ]
         mean, std = dataset.domains[0].mean, dataset.domains[0].std
 
         def splits(pick: Callable[[Dataset], Split]) -> list[TensorSplit]:
@@ -98,15 +100,7 @@ class MultiDomainTrainer(TrainingLoop):
         )
         self.shared_params = self.model.shared_parameters()
         self.task_params = self.model.domain_parameters()
-        self.weighting = create_weighting(
-            config,
-            len(self.task_names),
-            primary=self.primary,
-            fixed_weights=[
-                1.0 if domain in self.primary else config.lam
-                for domain in range(len(self.task_names))
-            ],
-        )
+        self.weighting = create_weighting(config, self.tasks)
         self.optimizer = create_optimizer(self.model, self.weighting, config)
         self.scheduler = create_scheduler(self.optimizer, config)
         self.train_batches = self._streams(self.train_splits, config.seed, config.seed + 1)
@@ -121,7 +115,7 @@ class MultiDomainTrainer(TrainingLoop):
             return list(range(count))
         for index in self.config.primary_domains:
             if not 0 <= index < count:
-                names = ", ".join(f"{i} {name}" for i, name in enumerate(self.task_names))
+                names = ", ".join(f"{i} {name}" for i, name in enumerate(self.dataset.slugs))
                 raise ConfigError(
                     f"primary_domains: unknown domain index {index}; the domains are: {names}"
                 )
@@ -155,10 +149,9 @@ class MultiDomainTrainer(TrainingLoop):
         forward = self.model if forward is None else forward
         with self.autocast():
             logits = [forward(batch.images, domain) for domain, batch in enumerate(batches)]
-        config = self.config
         losses = [
-            classification_loss(config.loss, out, batch.labels, config.focal_gamma)
-            for out, batch in zip(logits, batches, strict=True)
+            task.loss(out, batch)
+            for task, out, batch in zip(self.tasks, logits, batches, strict=True)
         ]
         return losses, logits
 
@@ -190,7 +183,7 @@ class MultiDomainTrainer(TrainingLoop):
 
             return self.domain_losses(on, forward)[0]
 
-        return look_ahead(model, self.optimizer, task_losses, batches, next(self.meta_batches))
+        return meta_step(model, self.optimizer, task_losses, batches, next(self.meta_batches))
 
     def train_epoch(self) -> dict[str, float]:
         """``iterations`` steps; returns the mean weighted loss and the primary domains' training
@@ -222,24 +215,17 @@ class MultiDomainTrainer(TrainingLoop):
         """One training epoch; its logs and the task weights."""
         return {**self.train_epoch(), **self.weight_logs()}
 
-    def evaluate(self, split: TensorSplit, domain: int) -> dict[str, float]:
-        """``domain``'s accuracy and macro precision, recall and F1 on ``split``."""
-        return self.classification_summary(
-            split, self.dataset.num_classes, lambda images: self.model(images, domain)
-        )
-
-    def evaluation(self) -> dict[str, float]:
-        """Means over the primary domains (``val_acc``, ...) and every domain's accuracy."""
-        row = {}
-        for prefix, splits in (("val", self.val_splits), ("test", self.test_splits)):
-            summaries = [self.evaluate(split, domain) for domain, split in enumerate(splits)]
-            for key in SUMMARY_KEYS:
-                row[f"{prefix}_{key}"] = sum(summaries[d][key] for d in self.primary) / len(
-                    self.primary
-                )
-            for name, summary in zip(self.task_names, summaries, strict=True):
-                row[f"{prefix}_acc_{name}"] = summary["acc"]
-        return row
+    def score(self, split: str) -> dict[str, dict[str, float]]:
+        """Every domain's metrics on its validation or test split."""
+        splits = self.val_splits if split == "val" else self.test_splits
+        scores = {}
+        for domain, (task, tensors) in enumerate(zip(self.tasks, splits, strict=True)):
+            scores[task.name] = self.scored(
+                tensors,
+                {task.name: task.evaluator(self.device)},
+                lambda images, domain=domain, name=task.name: {name: self.model(images, domain)},
+            )[task.name]
+        return scores
 
     def split_sizes(self) -> dict[str, int]:
         """Images per split, summed over the domains."""

@@ -4,14 +4,15 @@ Relationships"): task weights λ meta-learned so that one look-ahead step lowers
 Bi-level problem (§4, Eq. 3): min_λ Σ_{i∈P} Lᵢ(θ*(λ), meta batch) with θ* trained on Σᵢ λᵢ Lᵢ.
 Each step, before the network's own update (Eqs. 4–6):
 
-1. virtual step with the caller's SGD settings (``MetaStep.lr``, ``momentum``, ``weight_decay``,
-   ``momentum_buffers``; a missing buffer means no momentum term, as on SGD's first step)::
+1. virtual step with the caller's SGD settings (``MetaStep.sgd``: lr, momentum, weight decay,
+   momentum buffers; a missing buffer means no momentum term, as on SGD's first step;
+   ``auxbench.foundations.lookahead.virtual_step``)::
 
        θ' = θ − lr · (momentum · buf + ∇θ Σᵢ λᵢ Lᵢ(θ, batch) + wd · θ)
 
 2. meta loss Σ_{i∈P} Lᵢ(θ', meta batch), unweighted (weighting it would make λ = 0 trivial, §4);
-3. hypergradient by central finite difference (Eq. 7): with d = ∇θ' meta loss and
-   ε = ``fd_scale`` / ‖d‖, ::
+3. hypergradient by central finite difference (Eq. 7; ``lookahead.central_difference``): with
+   d = ∇θ' meta loss and ε = ``fd_scale`` / ‖d‖, ::
 
        ∂ meta loss / ∂λᵢ = −lr ∇θ Lᵢ(θ, batch) · d
                          ≈ −lr (Lᵢ(θ + εd, batch) − Lᵢ(θ − εd, batch)) / 2ε
@@ -52,15 +53,9 @@ from typing import Any
 
 import torch
 
+from auxbench.foundations.lookahead import central_difference, gradients, virtual_step
 from auxbench.foundations.passes import Passes
-from auxbench.weighting.base import (
-    GradientMethod,
-    MetaStep,
-    Params,
-    Weighting,
-    flatten,
-    register,
-)
+from auxbench.weighting.base import GradientMethod, MetaStep, Params, Weighting, register
 
 
 @register
@@ -118,26 +113,18 @@ class AutoLambda(Weighting):
         for name in trainable:
             ahead[name].requires_grad_()
         meta_loss = sum(self._task_losses(meta, ahead, meta.meta_batch)[i] for i in self.primary)
-        direction = torch.autograd.grad(
-            meta_loss, [ahead[name] for name in trainable], materialize_grads=True
-        )
-        norm = torch.linalg.vector_norm(flatten(direction))
-        eps = self.fd_scale / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        direction = gradients(meta_loss, {name: ahead[name] for name in trainable})
         theta = {name: p.detach() for name, p in meta.params.items()}
 
-        def losses_at(scale: torch.Tensor) -> torch.Tensor:
-            moved = dict(theta)
-            for name, step in zip(trainable, direction, strict=True):
-                moved[name] = theta[name] + scale * step
-            return torch.stack(self._task_losses(meta, moved, meta.batch))
+        def task_losses(params: Params) -> torch.Tensor:
+            with torch.no_grad():
+                return torch.stack(self._task_losses(meta, params, meta.batch))
 
-        with torch.no_grad():
-            difference = losses_at(eps) - losses_at(-eps)
         self.meta_loss = meta_loss.detach()  # read in logs(): no host sync per step
-        return -meta.lr * difference / (2 * eps)
+        return central_difference(task_losses, theta, direction, self.fd_scale, meta.sgd.lr)
 
     def virtual_step(self, meta: MetaStep, losses: Sequence[torch.Tensor] | None = None) -> Params:
-        """θ' = θ − lr (momentum · buf + ∇θ Σᵢ λᵢ Lᵢ(θ, batch) + wd · θ), detached; parameters
+        """θ' = θ − lr (∇θ Σᵢ λᵢ Lᵢ(θ, batch) + wd · θ + momentum · buf), detached; parameters
         that do not require gradients stay where they are. The step's own ``losses`` (computed
         from ``meta.params`` on ``meta.batch``, their graph kept) save a forward pass; without
         them the losses are evaluated through ``meta.task_losses``."""
@@ -150,20 +137,12 @@ class AutoLambda(Weighting):
             losses = self._task_losses(meta, params, meta.batch)
         else:
             params = meta.params
-        grads = torch.autograd.grad(
+        grads = gradients(
             self.weighted_total(losses),
-            [params[name] for name in trainable],
+            {name: params[name] for name in trainable},
             retain_graph=True,
-            materialize_grads=True,
         )
-        buffers = meta.momentum_buffers or {}
-        ahead = {name: p.detach() for name, p in params.items()}
-        for name, grad in zip(trainable, grads, strict=True):
-            step = grad + meta.weight_decay * ahead[name]
-            if buffers.get(name) is not None:
-                step = step + meta.momentum * buffers[name]
-            ahead[name] = ahead[name] - meta.lr * step
-        return ahead
+        return virtual_step({name: p.detach() for name, p in params.items()}, grads, meta.sgd)
 
     def minimum_passes(self) -> Passes:
         """The step's forward and backward, the virtual step's backward, a forward and backward at

@@ -33,9 +33,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from auxbench.foundations.lookahead import Params, SGDSettings
 from auxbench.foundations.passes import TRAINING_STEP, Passes
-
-Params = dict[str, torch.Tensor]
 
 
 @dataclass
@@ -45,20 +44,17 @@ class MetaStep:
     ``task_losses(params, batch)`` evaluates every task's loss with the network at ``params``
     (e.g. through ``torch.func.functional_call``) and must have no side effects (BatchNorm on
     copies of the running statistics, no logging), since a method may call it several times per
-    step; ``params`` are the network's current named
-    parameters; ``batch`` is the step's batch and ``meta_batch`` a second one (the next training
-    batch or a held-out batch). ``lr``, ``momentum``, ``weight_decay`` and ``momentum_buffers``
-    (by parameter name, None where the optimiser has none yet) describe the optimiser's SGD step.
+    step; ``params`` are the network's current named parameters; ``batch`` is the step's batch and
+    ``meta_batch`` a second one (the next training batch or a held-out batch). ``sgd`` describes
+    the optimiser's step (lr, momentum, weight decay, momentum buffers by parameter name):
+    ``SGDSettings.of(optimizer, params)``; see ``auxbench.foundations.lookahead``.
     """
 
     params: Params
     task_losses: Callable[[Params, Any], list[torch.Tensor]]
     batch: Any
     meta_batch: Any
-    lr: float
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    momentum_buffers: dict[str, torch.Tensor | None] | None = None
+    sgd: SGDSettings
 
 
 def flatten(tensors: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -1,16 +1,9 @@
-"""Reinforcement learning for auxiliary-task generation (RL-AUX): the Gymnasium environment
-``auxbench/AuxLabel-v0`` and the PPO agent's policy."""
-
-from __future__ import annotations
-
-import gymnasium as gym
+"""RL-AUX (Goldfeder, So & Lipson): a PPO agent labels each training image with an auxiliary
+class. ``method`` registers ``rl-aux`` and ``wa-rl-aux``; ``env`` is the Gymnasium environment
+``auxbench/AuxLabel-v0`` (registered by ``auxbench.training``, which builds the run it wraps);
+``policy`` is the agent's network."""
 
 from auxbench.methods.rl_aux import method  # noqa: F401  (registers rl-aux and wa-rl-aux)
-from auxbench.methods.rl_aux.env import AuxLabelEnv, EnvSettings, make_env
+from auxbench.methods.rl_aux.env import ENV_ID, AuxLabelEnv, EnvSettings
 
-ENV_ID = "auxbench/AuxLabel-v0"
-
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="auxbench.methods.rl_aux.env:make_env")
-
-__all__ = ["ENV_ID", "AuxLabelEnv", "EnvSettings", "make_env"]
+__all__ = ["ENV_ID", "AuxLabelEnv", "EnvSettings"]

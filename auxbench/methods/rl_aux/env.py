@@ -1,8 +1,9 @@
 """The RL-AUX environment: an agent labels training images with auxiliary classes, the environment
 trains the main network on them and rewards the agent with the network's primary-task progress.
 
-``AuxLabelEnv`` wraps a ``Trainer`` (dataset, main network with an ``aux`` head of C·ψ outputs,
-optimiser, device, loss). One episode is one epoch of the training split in batches of B_T:
+``AuxLabelEnv`` wraps a trainer (``auxbench.methods.base.TrainerView``: dataset, main network
+with an ``aux`` head of C·ψ outputs, optimiser, device, tasks). ``gymnasium.make(ENV_ID, ...)``
+builds a fresh run's environment once ``auxbench.training`` is imported (it registers the id). One episode is one epoch of the training split in batches of B_T:
 
 - **observation**: ``{"images": (n, C, H, W) float32, "labels": (n,) primary classes}``, n = 1 in
   ``per-example`` mode (the paper's interface) and n = B_T in ``batched`` mode (the default);
@@ -30,7 +31,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -39,11 +40,11 @@ from gymnasium import spaces
 
 from auxbench.data import normalize
 from auxbench.foundations.hierarchy import negative_batch_entropy, sample_weights
-from auxbench.foundations.losses import weighted_focal_loss
+from auxbench.methods.base import TrainerView
+from auxbench.tasks import Batch
 
-if TYPE_CHECKING:
-    from auxbench.methods.base import Batch
-    from auxbench.training.supervised import Trainer
+ENV_ID = "auxbench/AuxLabel-v0"
+"""The environment's Gymnasium id (registered by ``auxbench.training``, which builds runs)."""
 
 WEIGHT_BINS = 21
 """Weight-aware action: 21 bins w ∈ {0, 0.05, …, 1}, λᵢ = 2^(10w − 5)."""
@@ -101,7 +102,7 @@ class AuxLabelEnv(gym.Env):
 
     def __init__(
         self,
-        trainer: Trainer,
+        trainer: TrainerView,
         settings: EnvSettings,
         label_distribution: LabelDistribution | None = None,
         seed: int = 0,
@@ -239,13 +240,13 @@ class AuxLabelEnv(gym.Env):
 
     def _train_and_reward(self) -> tuple[float, dict[str, float]]:
         targets, weights = self.labelled()
-        gamma = self.trainer.config.focal_gamma
+        aux = next(task for task in self.trainer.tasks if task.name == "aux")
 
-        def auxiliary(batch: Batch, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return {"aux": weighted_focal_loss(outputs["aux"], targets, weights, gamma)}
+        def labelled_loss(output: torch.Tensor, batch: Batch) -> torch.Tensor:
+            return aux.loss_with(output, targets, weights)
 
         self.trainer.model.train()
-        self.trainer.step(self._batch, auxiliary)
+        self.trainer.step(self._batch, {"aux": labelled_loss})
         primary, probs = self._evaluate()
         value = float(reward(primary, probs, self.settings.entropy_coef))
         self.stats.record_labels(targets, weights)
@@ -262,13 +263,15 @@ class AuxLabelEnv(gym.Env):
         index = torch.randint(
             len(split), (self.settings.reward_batch_size,), generator=self._evaluation
         ).to(self.device)
-        images, labels = split.images[index], split.labels[index]
+        batch = split.batch(index)
+        images, labels = batch.images, batch.labels
+        primary_task = self.trainer.tasks[0]
         model = self.trainer.model
         model.eval()
         with self.trainer.autocast():
-            logits = model(images)["primary"]
+            logits = model(images)[primary_task.name]
         model.train()
-        primary = self.trainer.primary_loss(logits, labels)
+        primary = primary_task.loss(logits, batch)
         probs = None if self.label_distribution is None else self.label_distribution(images, labels)
         return primary, probs
 
@@ -319,7 +322,7 @@ class LabelStats:
         return logs
 
 
-def _image_bounds(trainer: Trainer, shape: torch.Size) -> tuple[np.ndarray, np.ndarray]:
+def _image_bounds(trainer: TrainerView, shape: torch.Size) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel bounds of normalised images: pixel values 0 and 255, and 0 (augmentation's
     zero padding), exactly as ``normalize`` computes them."""
     channels = shape[0]
@@ -331,18 +334,3 @@ def _image_bounds(trainer: Trainer, shape: torch.Size) -> tuple[np.ndarray, np.n
         np.broadcast_to(low.numpy(), shape).astype(np.float32),
         np.broadcast_to(high.numpy(), shape).astype(np.float32),
     )
-
-
-def make_env(weighted: bool = False, **config: Any) -> AuxLabelEnv:
-    """The environment of a fresh ``rl-aux`` (or, ``weighted``, ``wa-rl-aux``) run.
-
-    ``config`` holds ``TrainConfig`` keys: the dataset, main network, optimiser settings, device,
-    λ (``lam``), B_T (``batch_size``) and, in ``method_params``, ψ (``psi``), ``mode``, B_R
-    (``reward_batch_size``), ``entropy_coef`` and ``reset_every``. This is the entry point of
-    ``gymnasium.make("auxbench/AuxLabel-v0", ...)``.
-    """
-    from auxbench.config import make_config
-    from auxbench.training.supervised import Trainer
-
-    method = "wa-rl-aux" if weighted else "rl-aux"
-    return Trainer(make_config({**config, "method": method})).method.env

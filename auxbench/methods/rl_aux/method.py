@@ -27,14 +27,14 @@ batches as per-example mode.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from stable_baselines3 import PPO
 
-from auxbench.foundations.losses import weighted_focal_loss
 from auxbench.foundations.passes import Passes
-from auxbench.methods.base import Batch, Method, method_params, register
+from auxbench.methods.base import TrainerView, method_params, register
+from auxbench.methods.labels import GeneratedLabelMethod
 from auxbench.methods.rl_aux.env import (
     MODES,
     RESETS,
@@ -44,9 +44,7 @@ from auxbench.methods.rl_aux.env import (
     weight_of_bin,
 )
 from auxbench.methods.rl_aux.policy import AuxLabelPolicy
-
-if TYPE_CHECKING:
-    from auxbench.training.supervised import Trainer
+from auxbench.tasks import Batch
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "psi": 5,
@@ -65,7 +63,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
-class RlAuxMethod(Method):
+class RlAuxMethod(GeneratedLabelMethod):
     """Shared RL-AUX machinery; ``weighted`` adds the per-sample weight action."""
 
     weighted: ClassVar[bool] = False
@@ -84,18 +82,7 @@ class RlAuxMethod(Method):
         )
         self.psi: int = self.params["psi"]
 
-    def heads(self) -> dict[str, int]:
-        return {"aux": self.dataset.num_classes * self.psi}
-
-    @property
-    def aux_weight(self) -> float:
-        """λ for ``rl-aux``; 1 for ``wa-rl-aux``, whose labels carry per-sample weights."""
-        return self.config.lam if self.uses_lambda else 1.0
-
-    def loss_weights(self) -> dict[str, float]:
-        return {"aux": self.aux_weight}
-
-    def setup(self, trainer: Trainer) -> None:
+    def setup(self, trainer: TrainerView) -> None:
         params, config = self.params, self.config
         settings = EnvSettings(
             psi=self.psi,
@@ -113,7 +100,7 @@ class RlAuxMethod(Method):
         self.env.save_canonical()
         self.main_stats = LabelStats(self.env.stats.num_aux_classes, trainer.device)
 
-    def _agent(self, trainer: Trainer) -> PPO:
+    def _agent(self, trainer: TrainerView) -> PPO:
         """PPO with rollouts of whole batches that fit in one episode (see the module doc)."""
         params, env = self.params, self.env
         per_batch = self.config.batch_size // env.settings.images_per_step  # steps per batch
@@ -180,12 +167,11 @@ class RlAuxMethod(Method):
         weights = None if bins is None else weight_of_bin(bins)
         return self.psi * labels + sub_labels, weights
 
-    def auxiliary_losses(self, batch: Batch, outputs: dict[str, torch.Tensor]):
+    def targets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         targets, weights = self.label(batch.images, batch.labels)
         if self.recording:
             self.main_stats.record_labels(targets, weights)
-        gamma = self.config.focal_gamma
-        return {"aux": weighted_focal_loss(outputs["aux"], targets, weights, gamma)}
+        return targets, weights
 
     def after_epoch(self, epoch: int) -> dict[str, float]:
         logs = self.main_stats.summary("aux")
