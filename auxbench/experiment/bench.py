@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
-from auxbench.config import CONFIG_KEYS, TrainConfig, make_config
+from auxbench.config import CONFIG_KEYS, TrainConfig, make_config, yaml_value
 from auxbench.data import augment, load
 from auxbench.experiment.grid import split_method
 from auxbench.foundations.atomic import write_json, write_text
@@ -117,7 +116,7 @@ def method_variant(spec: str) -> tuple[str, dict[str, Any]]:
         if not separator or not key:
             raise ConfigError(f"method variant {spec!r}: expected NAME/KEY=VALUE, got {pair!r}")
         target = values if key in CONFIG_KEYS else values["method_params"]
-        target[key] = yaml.safe_load(value)
+        target[key] = yaml_value(value)
     return method, values
 
 

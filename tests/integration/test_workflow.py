@@ -13,11 +13,11 @@ import yaml
 
 from auxbench.methods import METHODS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 # Local runs: a stand-in scontrol that fails at once (see it for why; the SLURM tests use ENV)
-NO_CONTROLLER = Path(__file__).parent / "slurm" / "no-controller"
+NO_CONTROLLER = REPO / "tests" / "slurm" / "no-controller"
 LOCAL_ENV = {**ENV, "PATH": f"{NO_CONTROLLER}:{ENV['PATH']}"}
 MARKER = "NOT-CONFIGURED.txt"  # in the results folder of a config section left out
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", ".dvcignore", "auxbench")

@@ -12,6 +12,7 @@ from auxbench.experiment.bench import (
     format_costs,
     format_scaling,
     method_costs,
+    method_variant,
     peak_memory_mib,
     scaling_exponent,
     trainer_throughput,
@@ -124,3 +125,10 @@ def test_scaling_measures_every_width(tmp_path, capsys):
 def test_bad_bench_settings_are_refused(flag, capsys):
     assert main(["bench", "--dataset=synthetic", "--scaling=single", flag]) == 2
     assert "bench:" in capsys.readouterr().err
+
+
+def test_a_variant_reads_its_values_as_the_config_does():
+    method, values = method_variant("rl-aux/ppo_lr=1e-3/lam=0.5/mode=per-example")
+    assert method == "rl-aux"
+    assert values["lam"] == 0.5 and values["method_params"]["mode"] == "per-example"
+    assert values["method_params"]["ppo_lr"] == 1e-3  # a number, not the string '1e-3'

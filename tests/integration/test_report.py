@@ -18,7 +18,7 @@ from auxbench.report.html import environment_info, write_report
 from auxbench.report.plots import make_figures, method_columns, run_label
 from auxbench.report.stats import confidence_halfwidth
 
-CAPTIONS = Path(__file__).resolve().parents[1] / "workflow" / "report"
+CAPTIONS = Path(__file__).resolve().parents[2] / "workflow" / "report"
 CHROMIUM = Path("/usr/bin/chromium")
 DATASET = "toy-set"
 SETTINGS = {("single", math.nan): 0.80, ("human", 0.5): 0.83, ("human", 2.0): 0.77}
