@@ -118,11 +118,11 @@ class Task:
 
 
 def selection_metric(tasks: Iterable[Task]) -> Metric:
-    """The metric that selects the model: the first metric of the primary tasks, which must agree
-    (their mean on the validation split is compared)."""
+    """The metric that selects the model: the first metric of the primary tasks (their mean on the
+    validation split is compared). Every evaluated task must have it first, since the history has
+    a column of it per evaluated task."""
     firsts = {task.metrics[0] for task in tasks if task.evaluated}
     if len(firsts) != 1:
-        raise ValueError(
-            f"the primary tasks must share one selection metric, got {sorted(m.name for m in firsts)}"
-        )
+        names = sorted(m.name for m in firsts)
+        raise ValueError(f"the evaluated tasks must share one selection metric, got {names}")
     return firsts.pop()

@@ -62,7 +62,7 @@ def test_the_primary_tasks_must_share_a_selection_metric():
     assert selection_metric([primary, ClassificationTask("a", 2)]) == Metric("acc")
     lower = Regression("depth", 1, primary=True)
     assert selection_metric([lower]) == Metric("abs_err", higher_is_better=False)
-    with pytest.raises(ValueError, match="share one selection metric"):
+    with pytest.raises(ValueError, match="evaluated tasks must share one selection metric"):
         selection_metric([primary, lower])
 
 
