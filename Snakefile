@@ -35,7 +35,11 @@ rule all:
 
 # DVC versions the results folders of the optional sections (rltrack, bench) whether or not the
 # config has them; without its section a folder gets this marker, so that it exists all the same.
+# It is a local rule: writing a line of text is not worth a cluster job.
 if UNCONFIGURED_FOLDERS:
+
+    localrules:
+        not_configured,
 
     rule not_configured:
         output:
