@@ -41,6 +41,7 @@ from gymnasium import spaces
 from auxbench.data import normalize
 from auxbench.foundations.hierarchy import negative_batch_entropy, sample_weights
 from auxbench.methods.base import TrainerView
+from auxbench.methods.labels import AUX
 from auxbench.tasks import Batch
 
 ENV_ID = "auxbench/AuxLabel-v0"
@@ -240,13 +241,13 @@ class AuxLabelEnv(gym.Env):
 
     def _train_and_reward(self) -> tuple[float, dict[str, float]]:
         targets, weights = self.labelled()
-        aux = next(task for task in self.trainer.tasks if task.name == "aux")
+        aux = next(task for task in self.trainer.tasks if task.name == AUX)
 
         def labelled_loss(output: torch.Tensor, batch: Batch) -> torch.Tensor:
             return aux.loss_with(output, targets, weights)
 
         self.trainer.model.train()
-        self.trainer.step(self._batch, {"aux": labelled_loss})
+        self.trainer.step(self._batch, {AUX: labelled_loss})
         primary, probs = self._evaluate()
         value = float(reward(primary, probs, self.settings.entropy_coef))
         self.stats.record_labels(targets, weights)
