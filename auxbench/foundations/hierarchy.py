@@ -41,3 +41,48 @@ def negative_batch_entropy(probs: torch.Tensor) -> torch.Tensor:
     mean = probs.mean(dim=0)
     tiny = torch.finfo(mean.dtype).tiny
     return torch.where(mean > 0, mean * torch.log(mean.clamp_min(tiny)), 0.0).sum()
+
+
+def chosen_label_entropy(labels: torch.Tensor, sub_labels: torch.Tensor, psi: int) -> torch.Tensor:
+    """How evenly the sub-labels chosen for a batch spread over each primary class's block:
+    ``Σ_c (n_c / n) · H(histogram of the sub-labels chosen for the n_c images of class c)``.
+
+    0 when every image of a class gets the same sub-label, ln ψ when each class's images are
+    spread evenly over its ψ sub-labels. Unlike the entropy of a policy's distribution, it is a
+    function of the labels chosen, so a reward that contains it depends on the action taken.
+    """
+    labels, sub_labels = labels.long(), sub_labels.long().to(labels.device)
+    classes = int(labels.max()) + 1
+    counts = torch.zeros(classes * psi, dtype=torch.float64, device=labels.device)
+    ones = torch.ones(len(labels), dtype=counts.dtype, device=labels.device)
+    counts.index_add_(0, psi * labels + sub_labels, ones)
+    counts = counts.view(classes, psi)
+    per_class = counts.sum(dim=1, keepdim=True)
+    p = counts / per_class.clamp_min(1)
+    entropy = -torch.where(p > 0, p * torch.log(p.clamp_min(1e-300)), 0.0).sum(dim=1)
+    return (per_class.squeeze(1) / len(labels) * entropy).sum()
+
+
+def block_label_information(block_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mutual information between an image and its sub-label within its class, from (N, ψ)
+    sub-label distributions of images of primary ``labels``:
+    ``Σ_c (n_c / N) · H(mean of p over the class-c images) − mean_i H(p_i)``.
+
+    It is high when each class's images are spread over all ψ sub-labels (first term) *and* each
+    image's own distribution is confident (second): the condition for a labelling by each
+    image's most likely sub-label to use every auxiliary class. Differentiable.
+    """
+    labels = labels.long()
+    n, psi = block_probs.shape
+    classes = int(labels.max()) + 1
+    tiny = torch.finfo(block_probs.dtype).tiny
+
+    def entropy(p: torch.Tensor) -> torch.Tensor:
+        return -(p * torch.log(p.clamp_min(tiny))).sum(dim=-1)
+
+    sums = torch.zeros(classes, psi, dtype=block_probs.dtype, device=block_probs.device)
+    sums = sums.index_add(0, labels, block_probs)
+    counts = torch.bincount(labels, minlength=classes).to(block_probs.dtype)
+    means = sums / counts.clamp_min(1).unsqueeze(1)
+    marginal = (counts / n * entropy(means)).sum()
+    return marginal - entropy(block_probs).mean()

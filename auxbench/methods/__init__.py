@@ -1,6 +1,12 @@
 """Auxiliary-learning methods by name (see ``base`` for how to add one)."""
 
-from auxbench.methods import human, maxl, rl_aux, single  # noqa: F401  (registers the methods)
+from auxbench.methods import (  # noqa: F401  (registers the methods)
+    human,
+    maxl,
+    random_aux,
+    rl_aux,
+    single,
+)
 from auxbench.methods.base import (
     METHODS,
     LossOverrides,

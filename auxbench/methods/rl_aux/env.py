@@ -14,13 +14,32 @@ builds a fresh run's environment once ``auxbench.training`` is imported (it regi
   primary + λ·mean(λᵢ·focal(aux)) and the **reward** is
 
       − mean primary loss on B_R random training images (network in eval mode, after the step)
-      + entropy_coef · H(p̄),  p̄ = batch mean of the policy's auxiliary-label distribution there.
+      + entropy_coef · bonus,
 
-  RL-AUX's Eq. 4 adds Σ p̄ log p̄ (the *negative* entropy), which would reward collapsing onto one
-  auxiliary class and contradicts its own purpose (its Eq. 3, after MAXL: use every class); the
-  bonus here is the entropy −Σ p̄ log p̄. Other steps of per-example mode have reward 0.
+  where the bonus (``entropy_bonus``) guards against the degenerate labelling in which every image
+  of a primary class gets the same auxiliary class:
 
-Both modes are the same decision process: batched mode gives the whole batch in one step.
+  - ``chosen`` (the default): H_chosen = Σ_c (n_c / B_T) · H(histogram of the sub-labels the
+    agent chose for the batch's n_c images of class c), in [0, ln ψ]. It is a function of the
+    action, so PPO can learn from it.
+  - ``policy`` (RL-AUX's Eq. 3–4, as printed but with the sign of an entropy): H(p̄), p̄ = the
+    batch mean of the *policy's* auxiliary-label distribution on the B_R evaluation images. It
+    does not depend on the action taken (any two actions from a state get the same bonus), so
+    within a rollout it is a constant and its expected policy gradient is zero: it cannot act as a
+    guard. Kept to compare with the paper. (Eq. 4 adds Σ p̄ log p̄, the *negative* entropy, which
+    would reward collapse and contradicts its own purpose; the bonus here is −Σ p̄ log p̄.)
+  - ``none``: no bonus.
+
+  Other steps of per-example mode have reward 0.
+
+The environment is the same in both modes (the same images, the same main-network steps, the same
+rewards per batch of B_T images); the PPO problem is not. In batched mode one step labels B_T
+images, so (``policy.py``, ``method.py``) the action's log-probability is the *mean* over the
+batch's images of the per-image log-probabilities (PPO's ratio is the geometric mean of the
+per-image ratios), there is one advantage per batch instead of a GAE advantage per image, the value
+network sees the batch's mean feature, and advantages are normalised over minibatches of
+``ppo_batch_size`` (8) batch-steps instead of 8·B_T image-steps. ``docs/results/label-generation.md``
+measures what that costs.
 Episodes use only full batches (a last partial batch is skipped). ``reset`` reshuffles and loads
 the canonical main network (``save_canonical``), so a Train-Agent epoch leaves it as it found it;
 with ``reset_every="batch"`` it is also reloaded after every batch (the paper's reset ablation).
@@ -39,7 +58,11 @@ import torch
 from gymnasium import spaces
 
 from auxbench.data import normalize
-from auxbench.foundations.hierarchy import negative_batch_entropy, sample_weights
+from auxbench.foundations.hierarchy import (
+    chosen_label_entropy,
+    negative_batch_entropy,
+    sample_weights,
+)
 from auxbench.methods.base import TrainerView
 from auxbench.methods.labels import AUX
 from auxbench.tasks import Batch
@@ -52,6 +75,9 @@ WEIGHT_BINS = 21
 
 MODES = ("batched", "per-example")
 RESETS = ("epoch", "batch")
+BONUSES = ("chosen", "policy", "none")
+"""The reward's anti-collapse bonus: the entropy of the sub-labels chosen (default), RL-AUX's
+entropy of the policy's batch-mean distribution, or none (see the module doc)."""
 
 LabelDistribution = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(images, primary labels) → (N, C·ψ) auxiliary-label probabilities of the policy."""
@@ -67,11 +93,17 @@ class EnvSettings:
     batch_size: int = 100  # B_T
     reward_batch_size: int = 256  # B_R
     entropy_coef: float = 1.0
+    entropy_bonus: str = "chosen"
     reset_every: str = "epoch"
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        if self.entropy_bonus not in BONUSES:
+            raise ValueError(
+                f"unknown entropy_bonus {self.entropy_bonus!r}; "
+                f"choose one of: {', '.join(BONUSES)}"
+            )
         if self.reset_every not in RESETS:
             raise ValueError(
                 f"unknown reset_every {self.reset_every!r}; choose one of: {', '.join(RESETS)}"
@@ -87,13 +119,9 @@ def weight_of_bin(bins: torch.Tensor) -> torch.Tensor:
     return sample_weights(bins.to(torch.float32) / (WEIGHT_BINS - 1))
 
 
-def reward(
-    primary_loss: torch.Tensor, label_probs: torch.Tensor | None, entropy_coef: float
-) -> torch.Tensor:
-    """−primary_loss + entropy_coef · H(batch mean of ``label_probs``) (no bonus without them)."""
-    if label_probs is None:
-        return -primary_loss
-    return -primary_loss - entropy_coef * negative_batch_entropy(label_probs)
+def reward(primary_loss: torch.Tensor, bonus: torch.Tensor | float, entropy_coef: float):
+    """−primary_loss + entropy_coef · bonus."""
+    return -primary_loss + entropy_coef * bonus
 
 
 class AuxLabelEnv(gym.Env):
@@ -248,18 +276,25 @@ class AuxLabelEnv(gym.Env):
 
         self.trainer.model.train()
         self.trainer.step(self._batch, {AUX: labelled_loss})
-        primary, probs = self._evaluate()
-        value = float(reward(primary, probs, self.settings.entropy_coef))
+        chosen = chosen_label_entropy(self._batch.labels, self._sub_labels, self.settings.psi)
+        primary, probs = self._evaluate(with_policy=self.settings.entropy_bonus == "policy")
+        if self.settings.entropy_bonus == "chosen":
+            bonus = chosen
+        elif self.settings.entropy_bonus == "policy":
+            bonus = -negative_batch_entropy(probs)
+        else:
+            bonus = torch.zeros(())
+        value = float(reward(primary, bonus, self.settings.entropy_coef))
         self.stats.record_labels(targets, weights)
-        self.stats.record_reward(value, probs)
+        self.stats.record_reward(value, probs, chosen)
         if self.settings.reset_every == "batch":
             self.restore_canonical()
-        return value, {"primary_loss": float(primary)}
+        return value, {"primary_loss": float(primary), "bonus": float(bonus)}
 
     @torch.no_grad()
-    def _evaluate(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Primary loss of the main network (eval mode) on B_R random training images, and the
-        policy's auxiliary-label distribution on them."""
+    def _evaluate(self, with_policy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Primary loss of the main network (eval mode) on B_R random training images, and (when
+        ``with_policy``) the policy's auxiliary-label distribution on them."""
         split = self.trainer.train_split
         index = torch.randint(
             len(split), (self.settings.reward_batch_size,), generator=self._evaluation
@@ -273,8 +308,11 @@ class AuxLabelEnv(gym.Env):
             logits = model(images)[primary_task.name]
         model.train()
         primary = primary_task.loss(logits, batch)
-        probs = None if self.label_distribution is None else self.label_distribution(images, labels)
-        return primary, probs
+        if not with_policy:
+            return primary, None
+        if self.label_distribution is None:
+            raise RuntimeError("entropy_bonus 'policy' needs the policy's label_distribution")
+        return primary, self.label_distribution(images, labels)
 
 
 class LabelStats:
@@ -293,14 +331,19 @@ class LabelStats:
         self.weights: list[torch.Tensor] = []
         self.policy_entropy: list[torch.Tensor] = []
         self.label_entropy: list[torch.Tensor] = []
+        self.chosen_entropy: list[float] = []
 
     def record_labels(self, targets: torch.Tensor, weights: torch.Tensor | None) -> None:
         self.counts += torch.bincount(targets, minlength=self.num_aux_classes)
         if weights is not None:
             self.weights.append(weights.double())
 
-    def record_reward(self, value: float, probs: torch.Tensor | None) -> None:
+    def record_reward(
+        self, value: float, probs: torch.Tensor | None, chosen: torch.Tensor | None = None
+    ) -> None:
         self.rewards.append(value)
+        if chosen is not None:
+            self.chosen_entropy.append(float(chosen))
         if probs is not None:
             tiny = torch.finfo(probs.dtype).tiny
             per_image = -(probs * torch.log(probs.clamp_min(tiny))).sum(dim=1)
@@ -308,11 +351,14 @@ class LabelStats:
             self.label_entropy.append(-negative_batch_entropy(probs))
 
     def summary(self, prefix: str) -> dict[str, float]:
-        """``<prefix>_classes_used`` and, where recorded, the mean reward, mean policy entropies
-        and the mean and spread of the weights."""
+        """``<prefix>_classes_used`` and, where recorded, the mean reward, the mean entropy of
+        the chosen sub-labels per batch, mean policy entropies and the mean and spread of the
+        weights."""
         logs: dict[str, float] = {f"{prefix}_classes_used": int((self.counts > 0).sum())}
         if self.rewards:
             logs[f"{prefix}_reward"] = float(np.mean(self.rewards))
+        if self.chosen_entropy:
+            logs[f"{prefix}_chosen_entropy"] = float(np.mean(self.chosen_entropy))
         if self.policy_entropy:
             logs[f"{prefix}_policy_entropy"] = float(torch.stack(self.policy_entropy).mean())
             logs[f"{prefix}_label_entropy"] = float(torch.stack(self.label_entropy).mean())

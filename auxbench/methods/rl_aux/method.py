@@ -15,7 +15,16 @@ next canonical state. ``epochs`` counts Train-Main epochs; each costs one Train-
 
 ``config.method_params`` (all optional): ``psi`` (5), ``mode`` (``batched``: one environment step
 labels a batch of B_T = ``batch_size`` images; ``per-example``: one image per step, the paper's
-interface), ``reward_batch_size`` (B_R, 256), ``entropy_coef`` (1.0, the reward's entropy bonus),
+interface), ``reward_batch_size`` (B_R, 256), ``entropy_bonus`` (``chosen``: the entropy of the
+sub-labels chosen for each class in the batch; ``policy``: RL-AUX's entropy of the policy's
+batch-mean distribution, which does not depend on the action; ``none``), ``entropy_coef`` (1.0,
+its weight in the reward), ``information_coef`` (1.0; 0 turns it off: after each PPO update,
+``ppo_epochs`` passes over the rollout's images of gradient ascent on this coefficient times the
+mutual information between an image and its sub-label within its class, with PPO's optimiser;
+it makes the Train-Main labels, each image's most likely sub-label, use every auxiliary class,
+which the reward's bonus alone does not: ``policy.LabelPPO``), ``weight_init`` (weight-aware only: ``unit``, the default, starts the
+weight head's distribution centred on the bin of λᵢ = 1 with a spread of ``weight_init_std`` = 2
+bins, as WA-MAXL's sigmoid starts at λᵢ = 1; ``uniform``: every bin equally likely),
 ``reset_every`` (``epoch``; ``batch``: the paper's reset ablation), and PPO's ``ppo_lr`` (3e-4),
 ``ppo_ent_coef`` (0.01), ``ppo_n_steps`` (32 batches of B_T images per rollout), ``ppo_batch_size``
 (8 batches per minibatch), ``ppo_epochs`` (4 passes over a rollout), ``ppo_gamma`` (0.99) and
@@ -30,12 +39,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from stable_baselines3 import PPO
 
 from auxbench.foundations.passes import Passes
 from auxbench.methods.base import TrainerView, method_params, register
 from auxbench.methods.labels import GeneratedLabelMethod
+from auxbench.foundations.hierarchy import chosen_label_entropy
 from auxbench.methods.rl_aux.env import (
+    BONUSES,
     MODES,
     RESETS,
     AuxLabelEnv,
@@ -43,14 +53,18 @@ from auxbench.methods.rl_aux.env import (
     LabelStats,
     weight_of_bin,
 )
-from auxbench.methods.rl_aux.policy import AuxLabelPolicy
+from auxbench.methods.rl_aux.policy import WEIGHT_INITS, AuxLabelPolicy, LabelPPO
 from auxbench.tasks import Batch
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "psi": 5,
     "mode": "batched",
     "reward_batch_size": 256,
+    "entropy_bonus": "chosen",
     "entropy_coef": 1.0,
+    "information_coef": 1.0,
+    "weight_init": "unit",
+    "weight_init_std": 2.0,
     "reset_every": "epoch",
     "ppo_lr": 3e-4,
     "ppo_ent_coef": 0.01,
@@ -74,10 +88,15 @@ class RlAuxMethod(GeneratedLabelMethod):
             config.method_params,
             DEFAULT_PARAMS,
             self.name,
-            choices={"mode": MODES, "reset_every": RESETS},
+            choices={
+                "mode": MODES,
+                "reset_every": RESETS,
+                "entropy_bonus": BONUSES,
+                "weight_init": WEIGHT_INITS,
+            },
             integers=("psi", "reward_batch_size", "ppo_n_steps", "ppo_batch_size", "ppo_epochs"),
-            positive=("ppo_lr",),
-            non_negative=("entropy_coef", "ppo_ent_coef"),
+            positive=("ppo_lr", "weight_init_std"),
+            non_negative=("entropy_coef", "information_coef", "ppo_ent_coef"),
             unit_interval=("ppo_gamma", "ppo_gae_lambda", "ppo_clip_range"),
         )
         self.psi: int = self.params["psi"]
@@ -91,6 +110,7 @@ class RlAuxMethod(GeneratedLabelMethod):
             batch_size=config.batch_size,
             reward_batch_size=params["reward_batch_size"],
             entropy_coef=params["entropy_coef"],
+            entropy_bonus=params["entropy_bonus"],
             reset_every=params["reset_every"],
         )
         self.env = AuxLabelEnv(trainer, settings, seed=config.seed + 4)
@@ -100,7 +120,7 @@ class RlAuxMethod(GeneratedLabelMethod):
         self.env.save_canonical()
         self.main_stats = LabelStats(self.env.stats.num_aux_classes, trainer.device)
 
-    def _agent(self, trainer: TrainerView) -> PPO:
+    def _agent(self, trainer: TrainerView) -> LabelPPO:
         """PPO with rollouts of whole batches that fit in one episode (see the module doc)."""
         params, env = self.params, self.env
         per_batch = self.config.batch_size // env.settings.images_per_step  # steps per batch
@@ -115,7 +135,7 @@ class RlAuxMethod(GeneratedLabelMethod):
         self.agent_steps = (env.steps_per_episode // n_steps) * n_steps
         batched = env.settings.mode == "batched"
         discount = self.config.batch_size if batched else 1
-        return PPO(
+        return LabelPPO(
             AuxLabelPolicy,
             env,
             learning_rate=params["ppo_lr"],
@@ -126,10 +146,13 @@ class RlAuxMethod(GeneratedLabelMethod):
             gae_lambda=params["ppo_gae_lambda"] ** discount,
             clip_range=params["ppo_clip_range"],
             ent_coef=params["ppo_ent_coef"],
+            information_coef=params["information_coef"],
             policy_kwargs={
                 "num_classes": self.dataset.num_classes,
                 "psi": self.psi,
                 "weighted": self.weighted,
+                "weight_init": params["weight_init"],
+                "weight_init_std": params["weight_init_std"],
                 "model": self.config.model,
                 "width": self.config.width,
             },
@@ -139,12 +162,16 @@ class RlAuxMethod(GeneratedLabelMethod):
 
     def minimum_passes(self, step: Passes) -> Passes:
         """Per training step, one step in each mode. Train-Agent: the agent labels the batch
-        (inference), the main network steps, the reward evaluates the main network and the agent
-        on B_R images (2 × B_R / B_T inference), and PPO runs ``ppo_epochs`` forward and backward
-        passes of the agent over every labelled image. Train-Main: the agent's labels (inference)
+        (inference), the main network steps, the reward evaluates the main network on B_R images
+        (B_R / B_T inference; twice that with the ``policy`` bonus, which also runs the agent
+        there), and PPO runs ``ppo_epochs`` forward and backward passes of the agent over every
+        labelled image (twice that with the information regulariser, which makes as many passes
+        of its own). Train-Main: the agent's labels (inference)
         and the step. The agent's backbone mirrors the main network's."""
-        ppo = self.params["ppo_epochs"] * Passes(forward=1, backward=1)
-        reward = 2 * self.params["reward_batch_size"] / self.config.batch_size
+        regularised = 2 if self.params["information_coef"] > 0 else 1
+        ppo = regularised * self.params["ppo_epochs"] * Passes(forward=1, backward=1)
+        evaluated = 2 if self.params["entropy_bonus"] == "policy" else 1
+        reward = evaluated * self.params["reward_batch_size"] / self.config.batch_size
         return 2 * step + ppo + Passes(inference=2 + reward)
 
     # --- Train-Agent mode ------------------------------------------------------------------------
@@ -171,6 +198,9 @@ class RlAuxMethod(GeneratedLabelMethod):
         targets, weights = self.label(batch.images, batch.labels)
         if self.recording:
             self.main_stats.record_labels(targets, weights)
+            sub_labels = targets - self.psi * batch.labels
+            chosen = chosen_label_entropy(batch.labels, sub_labels, self.psi)
+            self.main_stats.chosen_entropy.append(float(chosen))
         return targets, weights
 
     def after_epoch(self, epoch: int) -> dict[str, float]:

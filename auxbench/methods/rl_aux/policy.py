@@ -5,6 +5,11 @@
 - **Action network**: per image, ``Linear(256, C·ψ)`` logits of which only the ψ of the image's
   primary-class block are used (a categorical over its sub-labels, MAXL's masked softmax); in the
   weight-aware variant also ``Linear(256, 21)`` logits over the weight bins.
+  Its initial distribution (``weight_init``): ``unit`` centres it on the bin of λᵢ = 2⁰ = 1
+  (logits −½((b − 10)/σ)², σ = ``weight_init_std`` bins, the image-dependent part scaled by 0.01,
+  as stable-baselines3 initialises its action networks), so the weight-aware agent starts as
+  RL-AUX with λ = 1 and the most likely bin is stable; ``uniform`` leaves PyTorch's default
+  initialisation (near-uniform over the 21 bins: mean weight 4.6, an argmax that follows noise).
 - **Value network**: ``Linear(256, 1)`` on the mean feature of the observation's images.
 
 An observation holds n images (1 per step in per-example mode, B_T in batched mode). The
@@ -21,16 +26,20 @@ from typing import Any
 
 import torch
 from gymnasium import spaces
+from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 from torch.distributions import Categorical
 
-from auxbench.foundations.hierarchy import masked_softmax
+from auxbench.foundations.hierarchy import block_label_information, masked_softmax
 from auxbench.methods.rl_aux.env import WEIGHT_BINS
 from auxbench.models import build_model
 
 FEATURES = 256
+WEIGHT_INITS = ("unit", "uniform")
+UNIT_BIN = (WEIGHT_BINS - 1) // 2
+"""The bin of λᵢ = 2^(10 · 0.5 − 5) = 1."""
 
 
 class ImageFeatures(BaseFeaturesExtractor):
@@ -105,12 +114,17 @@ class AuxLabelPolicy(ActorCriticPolicy):
         num_classes: int,
         psi: int,
         weighted: bool = False,
+        weight_init: str = "unit",
+        weight_init_std: float = 2.0,
         model: str = "small",
         width: float = 1.0,
         features_dim: int = FEATURES,
         **kwargs: Any,
     ):
         self.num_classes, self.psi, self.weighted = num_classes, psi, weighted
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"unknown weight_init {weight_init!r}; choose one of {WEIGHT_INITS}")
+        self.weight_init, self.weight_init_std = weight_init, weight_init_std
         super().__init__(
             observation_space,
             action_space,
@@ -128,6 +142,11 @@ class AuxLabelPolicy(ActorCriticPolicy):
         features = self.features_dim
         self.label_net = nn.Linear(features, self.num_classes * self.psi)
         self.weight_net = nn.Linear(features, WEIGHT_BINS) if self.weighted else None
+        if self.weight_net is not None and self.weight_init == "unit":
+            with torch.no_grad():
+                self.weight_net.weight.mul_(0.01)
+                bins = torch.arange(WEIGHT_BINS, dtype=torch.float32)
+                self.weight_net.bias.copy_(-0.5 * ((bins - UNIT_BIN) / self.weight_init_std) ** 2)
         self.value_net = nn.Linear(features, 1)
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
@@ -148,6 +167,11 @@ class AuxLabelPolicy(ActorCriticPolicy):
         weights = None if self.weight_net is None else self.weight_net(features)
         labels = self._block_logits(features, obs["labels"])
         return BlockLabelDistribution(labels, weights), features
+
+    def block_probs(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(M, ψ) probabilities of each image's sub-labels within its primary class's block."""
+        features = self.features_extractor.per_image(images)
+        return torch.softmax(self._block_logits(features, labels), dim=-1)
 
     def label_probs(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(M, C·ψ) probabilities of the auxiliary classes for images of primary ``labels``."""
@@ -183,3 +207,45 @@ class AuxLabelPolicy(ActorCriticPolicy):
 
     def _predict(self, observation, deterministic: bool = False) -> torch.Tensor:
         return self.get_distribution(observation).get_actions(deterministic)
+
+
+class LabelPPO(PPO):
+    """stable-baselines3's PPO, and after each of its updates one pass over the rollout's images
+    of a differentiable regulariser on the policy: gradient ascent on
+    ``information_coef · block_label_information`` (``auxbench.foundations.hierarchy``), with
+    PPO's optimiser, minibatch size and gradient clipping. It pushes the policy to spread each
+    class's images over its ψ sub-labels with confident per-image choices, so that the
+    Train-Main labelling by each image's most likely sub-label uses every auxiliary class.
+    ``information_coef = 0`` is plain PPO."""
+
+    def __init__(self, *args: Any, information_coef: float = 0.0, **kwargs: Any):
+        self.information_coef = information_coef
+        super().__init__(*args, **kwargs)
+
+    def train(self) -> None:
+        super().train()
+        if self.information_coef > 0:
+            self.regularise()
+
+    def regularise(self) -> None:
+        policy = self.policy
+        observations = self.rollout_buffer.observations
+        shape = self.observation_space["images"].shape[1:]
+        images = torch.as_tensor(observations["images"]).reshape(-1, *shape)
+        labels = torch.as_tensor(observations["labels"]).reshape(-1).long()
+        per_step = self.observation_space["images"].shape[0]
+        policy.set_training_mode(True)
+        chunks = [
+            chunk
+            for _ in range(self.n_epochs)
+            for chunk in torch.randperm(len(labels)).split(self.batch_size * per_step)
+        ]
+        for chunk in chunks:
+            probs = policy.block_probs(images[chunk].to(self.device), labels[chunk].to(self.device))
+            information = block_label_information(probs, labels[chunk].to(self.device))
+            loss = -self.information_coef * information
+            policy.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(policy.parameters(), self.max_grad_norm)
+            policy.optimizer.step()
+        self.logger.record("train/label_information", float(information.detach()))

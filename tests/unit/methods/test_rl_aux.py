@@ -96,7 +96,7 @@ class ConstantPrimary(nn.Module):
 
 @pytest.mark.parametrize("mode", ["batched", "per-example"])
 def test_reward_is_minus_the_primary_loss_plus_the_label_entropy_bonus(synthetic, mode):
-    trainer = trainer_for(synthetic, mode=mode, psi=3, entropy_coef=0.7)
+    trainer = trainer_for(synthetic, mode=mode, psi=3, entropy_coef=0.7, entropy_bonus="policy")
     env = trainer.method.env
     classes, aux_classes = synthetic.num_classes, synthetic.num_classes * 3
     trainer.model = ConstantPrimary(classes, aux_classes)
@@ -187,11 +187,11 @@ def test_fit_logs_the_agent_and_the_labels(synthetic, tmp_path):
     row = trainer.history[-1]
     for key in (
         "agent_reward",
-        "agent_policy_entropy",
-        "agent_label_entropy",
+        "agent_chosen_entropy",
         "agent_classes_used",
         "agent_weight_mean",
         "aux_classes_used",
+        "aux_chosen_entropy",
         "aux_weight_mean",
         "aux_weight_std",
     ):
@@ -230,7 +230,7 @@ class SubLabelZeroReward(gym.Wrapper):
 
 
 def test_ppo_mean_reward_rises_when_the_reward_depends_on_the_labels(synthetic):
-    trainer = trainer_for(synthetic, psi=4, ppo_lr=3e-3)
+    trainer = trainer_for(synthetic, psi=4, ppo_lr=3e-3, information_coef=0.0)
     method = trainer.method
     wrapped = SubLabelZeroReward(method.env)
     method.agent.set_env(wrapped)
