@@ -28,7 +28,9 @@ use the seed itself and small offsets)."""
 @register
 class RandomAuxiliary(GeneratedLabelMethod):
     name = "random-aux"
-    description = "control: a fixed random sub-label per training image within its class's block, fixed λ"
+    description = (
+        "control: a fixed random sub-label per training image within its class's block, fixed λ"
+    )
     uses_lambda = True
 
     def __init__(self, config, dataset):

@@ -48,7 +48,9 @@ OPTIMIZERS = ("rmsprop", "adam")
 @dataclass
 class RLTrackConfig:
     """One run's settings. A2C defaults are stable-baselines3's Atari ones (RL Zoo): 16
-    environments, 5 steps per update, lr 7e-4, entropy 0.01, value 0.25, gradient norm 0.5."""
+    environments, 5 steps per update, lr 7e-4, entropy 0.01, value 0.25, gradient norm 0.5, and
+    their RMSprop. OL-AUX §5.3 uses Adam, as ``config/paper/ol-aux-atari.yaml`` does; on the
+    embedded catch Adam at this lr is much worse (docs/results/rl-track.md), so it is a setting."""
 
     env: str = "catch"
     method: str = "olaux5"

@@ -102,11 +102,13 @@ NOISE = "noise"
 
 
 class NoiseTask(Task):
-    """Auto-λ's sanity check for auxiliary learning: ``classes``-way classification of a fixed
-    random label per training image, drawn once per run (Liu, Davison & Johns 2022, "Noise
-    Prediction as Sanity Check"). The labels carry no information about the images, so the
-    task's gradients are useless at best and a good weighting learns to down-weight it. Reads
-    the batch's ``index`` (positions in the training split)."""
+    """Auto-λ's sanity check for auxiliary learning (Liu, James, Davison & Johns 2022, "Noise
+    Prediction as Sanity Check"), in its classification form: ``classes``-way classification of
+    a fixed random label per training image, drawn once per run. The paper's noise task is a
+    dense one, a random noise map sampled from a Uniform distribution for each training image;
+    for image classification a random class label is the analogue (a target that carries no
+    information about the image). The task's gradients are useless at best and a good weighting
+    learns to down-weight it. Reads the batch's ``index`` (positions in the training split)."""
 
     def __init__(
         self,

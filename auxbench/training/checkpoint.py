@@ -9,7 +9,10 @@ config differs in anything but ``CAN_DIFFER`` is refused. Checkpoints load with
 
 SIGTERM and SIGUSR1 (what SLURM sends before preemption or the time limit) ask the run to stop at
 the next safe point, the end of the current epoch, once its checkpoint is written; it then exits
-with ``PREEMPTED_EXIT_CODE`` so that Snakemake's retries resume it.
+with ``PREEMPTED_EXIT_CODE`` so that Snakemake's retries resume it. A second such signal, or
+SIGINT (Ctrl-C) at any time, stops the run at once: the checkpoint of the last completed epoch is
+already on disk (files are only ever replaced by a rename, so none is half-written), and the exit
+code is the same.
 """
 
 from __future__ import annotations
@@ -45,6 +48,23 @@ class Preempted(Exception):
     def __init__(self, epoch: int, path: Path | None):
         super().__init__(f"stopped after epoch {epoch} on request; checkpoint: {path}")
         self.epoch = epoch
+
+
+class StoppedNow(Preempted):
+    """The run was stopped at once (Ctrl-C, or a second SIGTERM/SIGUSR1) during epoch
+    ``epoch + 1``; the checkpoint of ``epoch``, the last completed one, stays on disk."""
+
+    def __init__(self, signal_name: str, epoch: int = 0, path: Path | None = None):
+        Exception.__init__(
+            self,
+            f"stopped at once on {signal_name} during epoch {epoch + 1}; "
+            + (
+                f"checkpoint of epoch {epoch}: {path}"
+                if epoch and path
+                else "no checkpoint written"
+            ),
+        )
+        self.signal_name, self.epoch = signal_name, epoch
 
 
 class NonFiniteLoss(RuntimeError):
@@ -103,15 +123,25 @@ def load_checkpoint(path: Path, config: dict[str, Any]) -> dict[str, Any]:
 @contextmanager
 def preemption_requests() -> Iterator[list[int]]:
     """While active, SIGTERM and SIGUSR1 are recorded (in the yielded list) instead of killing
-    the process; the previous handlers come back afterwards. Outside the main thread, where
-    Python cannot install handlers, nothing is recorded."""
+    the process, and a warning says how to stop at once; a second one, or SIGINT (Ctrl-C),
+    raises ``StoppedNow`` there and then. The previous handlers come back afterwards. Outside the
+    main thread, where Python cannot install handlers, nothing is recorded."""
     received: list[int] = []
-    signals = (signal.SIGTERM, signal.SIGUSR1)
+
+    def request(number: int, frame: Any) -> None:
+        name = signal.Signals(number).name
+        if number == signal.SIGINT or received:
+            raise StoppedNow(name)
+        received.append(number)
+        log.warning(
+            "received %s: stopping after this epoch, once its checkpoint is written; send it "
+            "again or press Ctrl-C to stop now (the last epoch's checkpoint is already on disk)",
+            name,
+        )
+
+    signals = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
     try:
-        previous = {
-            sig: signal.signal(sig, lambda number, frame: received.append(number))
-            for sig in signals
-        }
+        previous = {sig: signal.signal(sig, request) for sig in signals}
     except ValueError:  # not the main thread
         yield received
         return

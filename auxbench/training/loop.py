@@ -28,6 +28,7 @@ from auxbench.training.checkpoint import (
     CHECKPOINT_NAME,
     NonFiniteLoss,
     Preempted,
+    StoppedNow,
     inject_fault,
     load_checkpoint,
     preemption_requests,
@@ -225,7 +226,8 @@ class TrainingLoop:
         epoch, and ``metrics.json`` and ``model.pt`` written at the end (the checkpoint is then
         removed), each atomically. A checkpoint already there is resumed from (see
         ``auxbench.training.checkpoint``); SIGTERM/SIGUSR1 stop the run after the current epoch's
-        checkpoint by raising ``Preempted``.
+        checkpoint by raising ``Preempted``; a second signal or SIGINT stops it at once
+        (``StoppedNow``, the last completed epoch's checkpoint on disk).
         """
         config = self.config
         out = Path(out_dir) if out_dir is not None else None
@@ -241,22 +243,12 @@ class TrainingLoop:
             disable=None,
             unit="epoch",
         )
-        score = self.selection.name
         with preemption_requests() as stop:
-            for epoch in epochs:
-                if self._early_stopped():
-                    break
-                row = self._epoch(epoch)
-                epochs.set_postfix(
-                    {f"val_{score}": f"{row[f'val_{score}']:.4f}"}
-                    | {f"test_{score}": f"{row[f'test_{score}']:.4f}"}
-                )
-                if out is not None:
-                    atomic.write_text(out / "history.csv", _csv(self.history))
-                    atomic.save_torch(checkpoint, self.state_dict(time.perf_counter() - started))
-                    inject_fault(out, epoch)
-                if stop:
-                    raise Preempted(epoch, checkpoint)
+            try:
+                self._epochs(epochs, out, checkpoint, started, stop)
+            except StoppedNow as error:
+                on_disk = checkpoint if checkpoint is not None and checkpoint.exists() else None
+                raise StoppedNow(error.signal_name, self._checkpointed, on_disk) from None
         metrics = self._metrics(self.best(), time.perf_counter() - started)
         if out is not None:
             atomic.save_torch(out / "model.pt", self.saved_model())
@@ -293,6 +285,27 @@ class TrainingLoop:
             return False
         log.info("early stop after epoch %d: no validation gain for %d epochs", last, patience)
         return True
+
+    def _epochs(self, epochs, out, checkpoint, started: float, stop: list[int]) -> None:
+        """The epochs of ``fit``: train, evaluate, write the history and the checkpoint, and stop
+        after a checkpoint when a signal asked to (``Preempted``)."""
+        score = self.selection.name
+        self._checkpointed = len(self.history)
+        for epoch in epochs:
+            if self._early_stopped():
+                break
+            row = self._epoch(epoch)
+            epochs.set_postfix(
+                {f"val_{score}": f"{row[f'val_{score}']:.4f}"}
+                | {f"test_{score}": f"{row[f'test_{score}']:.4f}"}
+            )
+            if out is not None:
+                atomic.write_text(out / "history.csv", _csv(self.history))
+                atomic.save_torch(checkpoint, self.state_dict(time.perf_counter() - started))
+                self._checkpointed = epoch
+                inject_fault(out, epoch)
+            if stop:
+                raise Preempted(epoch, checkpoint)
 
     # --- checkpoints ------------------------------------------------------------------------------
 

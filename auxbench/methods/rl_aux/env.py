@@ -101,8 +101,7 @@ class EnvSettings:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of: {', '.join(MODES)}")
         if self.entropy_bonus not in BONUSES:
             raise ValueError(
-                f"unknown entropy_bonus {self.entropy_bonus!r}; "
-                f"choose one of: {', '.join(BONUSES)}"
+                f"unknown entropy_bonus {self.entropy_bonus!r}; choose one of: {', '.join(BONUSES)}"
             )
         if self.reset_every not in RESETS:
             raise ValueError(

@@ -40,10 +40,10 @@ from typing import Any, ClassVar
 
 import torch
 
+from auxbench.foundations.hierarchy import chosen_label_entropy
 from auxbench.foundations.passes import Passes
 from auxbench.methods.base import TrainerView, method_params, register
 from auxbench.methods.labels import GeneratedLabelMethod
-from auxbench.foundations.hierarchy import chosen_label_entropy
 from auxbench.methods.rl_aux.env import (
     BONUSES,
     MODES,

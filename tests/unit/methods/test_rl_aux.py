@@ -126,6 +126,75 @@ def test_reward_is_minus_the_primary_loss_plus_the_label_entropy_bonus(synthetic
     assert trainer.model.scale.item() != 1.0  # the environment did train the stub
 
 
+def bonus_after_one_step(env, action) -> float:
+    """The reward's bonus for ``action`` from the episode's first state (same seed, same network)."""
+    env.reset(seed=0)
+    info = {}
+    for _ in range(env.steps_per_episode // env.batches_per_episode):
+        _, _, _, _, info = env.step(action)
+    return info["bonus"]
+
+
+@pytest.mark.parametrize("mode", ["batched", "per-example"])
+def test_the_chosen_bonus_depends_on_the_action_and_the_papers_term_does_not(synthetic, mode):
+    bonuses = {}
+    for bonus in ("chosen", "policy"):
+        env = trainer_for(synthetic, mode=mode, psi=3, entropy_bonus=bonus).method.env
+        n = env.settings.images_per_step
+        same = np.zeros(n, dtype=np.int64)  # every image gets sub-label 0
+        spread = np.arange(n) % 3 if n > 1 else np.ones(1, dtype=np.int64)
+        if n == 1:  # per-example: one image a step; spread the batch's labels over the steps
+            first = bonus_after_one_step(env, same)
+            env.reset(seed=0)
+            for step in range(env.steps_per_episode // env.batches_per_episode):
+                _, _, _, _, info = env.step(np.array([step % 3]))
+            bonuses[bonus] = (first, info["bonus"])
+        else:
+            bonuses[bonus] = (bonus_after_one_step(env, same), bonus_after_one_step(env, spread))
+    collapsed, spread = bonuses["chosen"]
+    assert collapsed == 0.0 and spread > 0.5  # ln 3 ≈ 1.1 at best
+    paper_collapsed, paper_spread = bonuses["policy"]
+    assert paper_collapsed == pytest.approx(paper_spread, rel=1e-6)  # the action changes nothing
+
+
+def test_the_guard_makes_the_train_main_labels_use_more_auxiliary_classes(tmp_path):
+    data = make_synthetic(n_train=1000, n_test=100, num_classes=4, aux_per_class=2, seed=0)
+    used = {}
+    for name, params in {
+        "guard": {},
+        "paper": {"entropy_bonus": "policy", "information_coef": 0.0},
+        "off": {"entropy_bonus": "none", "information_coef": 0.0},
+    }.items():
+        trainer = Trainer(
+            synthetic_config(
+                method="rl-aux", epochs=4, method_params={"psi": 5, "ppo_lr": 3e-3, **params}
+            ),
+            data,
+        )
+        trainer.fit(tmp_path / name)
+        used[name] = int(trainer.history[-1]["aux_classes_used"])
+    # Out of 4 × 5 = 20 auxiliary classes.
+    assert used["guard"] >= used["paper"] + 4 and used["guard"] >= used["off"] + 4, used
+
+
+def test_weight_aware_agent_starts_at_unit_weights_unless_told_uniform(synthetic):
+    batch = None
+    means = {}
+    for init in ("unit", "uniform"):
+        trainer = trainer_for(synthetic, "wa-rl-aux", weight_init=init)
+        method = trainer.method
+        batch = batch or next(trainer.batches())
+        _, weights = method.label(batch.images, batch.labels)
+        with torch.no_grad():
+            features = method.policy.features_extractor.per_image(batch.images)
+            probs = torch.softmax(method.policy.weight_net(features), dim=-1)
+        means[init] = float((probs * weight_of_bin(torch.arange(21))).sum(dim=-1).mean())
+        if init == "unit":
+            assert torch.equal(weights, torch.ones_like(weights))  # Train-Main: argmax bin, λᵢ = 1
+    assert 0.8 < means["unit"] < 1.5  # sampled weights centred on 1
+    assert means["uniform"] > 3.0  # about the uniform mean of 2^(10w − 5), 4.6
+
+
 def test_weight_bins_span_two_to_the_minus_five_to_two_to_the_five():
     weights = weight_of_bin(torch.arange(21))
     assert weights[0].item() == 2.0**-5 and weights[10].item() == 1.0
