@@ -43,16 +43,20 @@ def negative_batch_entropy(probs: torch.Tensor) -> torch.Tensor:
     return torch.where(mean > 0, mean * torch.log(mean.clamp_min(tiny)), 0.0).sum()
 
 
-def chosen_label_entropy(labels: torch.Tensor, sub_labels: torch.Tensor, psi: int) -> torch.Tensor:
+def chosen_label_entropy(
+    labels: torch.Tensor, sub_labels: torch.Tensor, psi: int, classes: int | None = None
+) -> torch.Tensor:
     """How evenly the sub-labels chosen for a batch spread over each primary class's block:
     ``Σ_c (n_c / n) · H(histogram of the sub-labels chosen for the n_c images of class c)``.
 
     0 when every image of a class gets the same sub-label, ln ψ when each class's images are
     spread evenly over its ψ sub-labels. Unlike the entropy of a policy's distribution, it is a
     function of the labels chosen, so a reward that contains it depends on the action taken.
+    ``classes`` (default: the largest label + 1, which reads the tensor) is the number of primary
+    classes; pass it on a GPU to avoid a synchronisation.
     """
     labels, sub_labels = labels.long(), sub_labels.long().to(labels.device)
-    classes = int(labels.max()) + 1
+    classes = int(labels.max()) + 1 if classes is None else classes
     counts = torch.zeros(classes * psi, dtype=torch.float64, device=labels.device)
     ones = torch.ones(len(labels), dtype=counts.dtype, device=labels.device)
     counts.index_add_(0, psi * labels + sub_labels, ones)
@@ -63,18 +67,21 @@ def chosen_label_entropy(labels: torch.Tensor, sub_labels: torch.Tensor, psi: in
     return (per_class.squeeze(1) / len(labels) * entropy).sum()
 
 
-def block_label_information(block_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def block_label_information(
+    block_probs: torch.Tensor, labels: torch.Tensor, classes: int | None = None
+) -> torch.Tensor:
     """Mutual information between an image and its sub-label within its class, from (N, ψ)
     sub-label distributions of images of primary ``labels``:
     ``Σ_c (n_c / N) · H(mean of p over the class-c images) − mean_i H(p_i)``.
 
     It is high when each class's images are spread over all ψ sub-labels (first term) *and* each
     image's own distribution is confident (second): the condition for a labelling by each
-    image's most likely sub-label to use every auxiliary class. Differentiable.
+    image's most likely sub-label to use every auxiliary class. Differentiable. ``classes`` as
+    for ``chosen_label_entropy``.
     """
     labels = labels.long()
     n, psi = block_probs.shape
-    classes = int(labels.max()) + 1
+    classes = int(labels.max()) + 1 if classes is None else classes
     tiny = torch.finfo(block_probs.dtype).tiny
 
     def entropy(p: torch.Tensor) -> torch.Tensor:

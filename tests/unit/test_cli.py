@@ -39,7 +39,7 @@ def test_train_on_synthetic_writes_metrics(tmp_path):
     [
         (
             ["--method", "nope"],
-            "choose one of: human, maxl, maxl-fo, rl-aux, single, wa-maxl, wa-rl-aux",
+            "choose one of: human, maxl, maxl-fo, random-aux, rl-aux, single, wa-maxl, wa-rl-aux",
         ),
         (["--dataset", "nope"], "fashion-mnist"),
         (["--model", "resnet"], "small, vgg16"),

@@ -145,7 +145,7 @@ class AuxLabelEnv(gym.Env):
                 f"the training split has {len(split)} images, fewer than one batch of "
                 f"{settings.batch_size}; lower batch_size or use more data"
             )
-        classes = trainer.dataset.num_classes
+        classes = self.classes = trainer.dataset.num_classes
         low, high = _image_bounds(trainer, split.images.shape[1:])
         self.observation_space = spaces.Dict(
             {
@@ -275,7 +275,9 @@ class AuxLabelEnv(gym.Env):
 
         self.trainer.model.train()
         self.trainer.step(self._batch, {AUX: labelled_loss})
-        chosen = chosen_label_entropy(self._batch.labels, self._sub_labels, self.settings.psi)
+        chosen = chosen_label_entropy(
+            self._batch.labels, self._sub_labels, self.settings.psi, self.classes
+        )
         primary, probs = self._evaluate(with_policy=self.settings.entropy_bonus == "policy")
         if self.settings.entropy_bonus == "chosen":
             bonus = chosen
@@ -330,7 +332,7 @@ class LabelStats:
         self.weights: list[torch.Tensor] = []
         self.policy_entropy: list[torch.Tensor] = []
         self.label_entropy: list[torch.Tensor] = []
-        self.chosen_entropy: list[float] = []
+        self.chosen_entropy: list[torch.Tensor] = []
 
     def record_labels(self, targets: torch.Tensor, weights: torch.Tensor | None) -> None:
         self.counts += torch.bincount(targets, minlength=self.num_aux_classes)
@@ -342,7 +344,7 @@ class LabelStats:
     ) -> None:
         self.rewards.append(value)
         if chosen is not None:
-            self.chosen_entropy.append(float(chosen))
+            self.chosen_entropy.append(chosen.detach())
         if probs is not None:
             tiny = torch.finfo(probs.dtype).tiny
             per_image = -(probs * torch.log(probs.clamp_min(tiny))).sum(dim=1)
@@ -357,7 +359,7 @@ class LabelStats:
         if self.rewards:
             logs[f"{prefix}_reward"] = float(np.mean(self.rewards))
         if self.chosen_entropy:
-            logs[f"{prefix}_chosen_entropy"] = float(np.mean(self.chosen_entropy))
+            logs[f"{prefix}_chosen_entropy"] = float(torch.stack(self.chosen_entropy).mean())
         if self.policy_entropy:
             logs[f"{prefix}_policy_entropy"] = float(torch.stack(self.policy_entropy).mean())
             logs[f"{prefix}_label_entropy"] = float(torch.stack(self.label_entropy).mean())

@@ -199,8 +199,9 @@ class RlAuxMethod(GeneratedLabelMethod):
         if self.recording:
             self.main_stats.record_labels(targets, weights)
             sub_labels = targets - self.psi * batch.labels
-            chosen = chosen_label_entropy(batch.labels, sub_labels, self.psi)
-            self.main_stats.chosen_entropy.append(float(chosen))
+            classes = self.dataset.num_classes
+            chosen = chosen_label_entropy(batch.labels, sub_labels, self.psi, classes)
+            self.main_stats.chosen_entropy.append(chosen)  # no sync: read at the epoch's end
         return targets, weights
 
     def after_epoch(self, epoch: int) -> dict[str, float]:

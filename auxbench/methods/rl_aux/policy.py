@@ -210,10 +210,10 @@ class AuxLabelPolicy(ActorCriticPolicy):
 
 
 class LabelPPO(PPO):
-    """stable-baselines3's PPO, and after each of its updates one pass over the rollout's images
-    of a differentiable regulariser on the policy: gradient ascent on
-    ``information_coef · block_label_information`` (``auxbench.foundations.hierarchy``), with
-    PPO's optimiser, minibatch size and gradient clipping. It pushes the policy to spread each
+    """stable-baselines3's PPO, and after each of its updates ``n_epochs`` passes (as many as
+    PPO's own) over the rollout's images of a differentiable regulariser on the policy: gradient
+    ascent on ``information_coef · block_label_information`` (``auxbench.foundations.hierarchy``),
+    with PPO's optimiser, minibatch size and gradient clipping. It pushes the policy to spread each
     class's images over its ψ sub-labels with confident per-image choices, so that the
     Train-Main labelling by each image's most likely sub-label uses every auxiliary class.
     ``information_coef = 0`` is plain PPO."""
@@ -242,7 +242,9 @@ class LabelPPO(PPO):
         ]
         for chunk in chunks:
             probs = policy.block_probs(images[chunk].to(self.device), labels[chunk].to(self.device))
-            information = block_label_information(probs, labels[chunk].to(self.device))
+            information = block_label_information(
+                probs, labels[chunk].to(self.device), self.policy.num_classes
+            )
             loss = -self.information_coef * information
             policy.optimizer.zero_grad()
             loss.backward()

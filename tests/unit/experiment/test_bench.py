@@ -53,7 +53,8 @@ def test_method_costs_compare_methods_variants_and_their_minimum(tmp_path):
         assert row["peak_memory_mib"] >= 0
     assert by_method["single"]["minimum_passes"] == "1 forward + 1 backward"
     assert by_method["maxl"]["minimum_passes"] == "5 forward + 5 backward + 1 inference"
-    assert by_method["rl-aux"]["minimum_passes"] == "6 forward + 6 backward + 7.12 inference"
+    # 2 steps, PPO's 4 passes and the guard's 4; 2 labelling inferences, B_R / B_T for the reward
+    assert by_method["rl-aux"]["minimum_passes"] == "10 forward + 10 backward + 4.56 inference"
     assert by_method["human+noise/weighting=autolambda"]["minimum_passes"] == (
         "4 forward + 3 backward"
     )
