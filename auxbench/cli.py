@@ -26,7 +26,12 @@ from auxbench.config import (
 )
 from auxbench.data import DataError
 from auxbench.foundations.errors import ConfigError
-from auxbench.training.checkpoint import PREEMPTED_EXIT_CODE, NonFiniteLoss, Preempted
+from auxbench.training.checkpoint import (
+    PREEMPTED_EXIT_CODE,
+    NonFiniteLoss,
+    Preempted,
+    StoppedNow,
+)
 
 # The TrainConfig keys that have a flag of their own (--batch-size for batch_size); each overrides
 # a --config file and --set. Their values reach TrainConfig.validate as written (strings) or, for
@@ -55,8 +60,8 @@ TRAIN_FLAGS = (
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code: 2 for bad input, 1 for missing data or a
-    failed run (e.g. a non-finite loss), 75 when stopped by SIGTERM/SIGUSR1 after a checkpoint
-    (run the same command again to resume)."""
+    failed run (e.g. a non-finite loss), 75 when stopped by SIGTERM/SIGUSR1 after a checkpoint,
+    or at once by a second one or Ctrl-C (run the same command again to resume)."""
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, NonFiniteLoss) as error:
         print(f"auxbench: error: {error}", file=sys.stderr)
         return 1
-    except Preempted as error:
+    except (Preempted, StoppedNow) as error:
         print(f"auxbench: {error}; run the same command again to resume", file=sys.stderr)
         return PREEMPTED_EXIT_CODE
 

@@ -50,13 +50,16 @@ class Preempted(Exception):
         self.epoch = epoch
 
 
-class StoppedNow(Preempted):
+class StoppedNow(BaseException):
     """The run was stopped at once (Ctrl-C, or a second SIGTERM/SIGUSR1) during epoch
-    ``epoch + 1``; the checkpoint of ``epoch``, the last completed one, stays on disk."""
+    ``epoch + 1``; the checkpoint of ``epoch``, the last completed one, stays on disk.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: it is raised from a signal handler, wherever
+    the main thread happens to be, and code that catches ``Exception`` (``logging``'s handlers
+    do, around every write) must not swallow it."""
 
     def __init__(self, signal_name: str, epoch: int = 0, path: Path | None = None):
-        Exception.__init__(
-            self,
+        super().__init__(
             f"stopped at once on {signal_name} during epoch {epoch + 1}; "
             + (
                 f"checkpoint of epoch {epoch}: {path}"
