@@ -225,7 +225,7 @@ def test_a_second_sigterm_stops_at_once_and_the_run_resumes(tmp_path):
         if "send it again or press Ctrl-C to stop now" in line:
             process.send_signal(signal.SIGTERM)
             break
-    rest, _ = process.communicate(timeout=120)[1], None
+    _, rest = process.communicate(timeout=120)
     stderr = "".join(seen) + rest
     assert process.returncode == PREEMPTED_EXIT_CODE, stderr
     assert "stopped at once on SIGTERM during epoch" in stderr, stderr
