@@ -72,6 +72,10 @@ class TrainerView(Protocol):
     def autocast(self) -> AbstractContextManager:
         """The run's autocast context."""
 
+    def generators(self) -> dict[str, torch.Generator]:
+        """The trainer's own random streams by name (batch order, augmentation, look-ahead
+        batches), which a method's own work must leave as it found them."""
+
 
 class Method:
     """Base class: primary task only, no auxiliary tasks."""

@@ -294,10 +294,12 @@ class MaxlMethod(GeneratedLabelMethod):
         return logs
 
     def _meta_batches(self) -> Iterator[Batch]:
-        """One epoch of meta batches from the configured split."""
-        if self.params["meta_split"] == "train":
-            return self.trainer.batches()
-        return self.trainer.batches(self.trainer.val_split, self._meta_shuffle, self._meta_augment)
+        """One epoch of meta batches from the configured split, shuffled and augmented from the
+        method's own random streams: the generator's passes never shift the order or the
+        augmentation of the main network's batches, so a run stays paired with its seed's runs
+        of the other methods."""
+        split = None if self.params["meta_split"] == "train" else self.trainer.val_split
+        return self.trainer.batches(split, self._meta_shuffle, self._meta_augment)
 
     def minimum_passes(self, step: Passes) -> Passes:
         """The step, the label network's forward for its labels, and the generator's share: per

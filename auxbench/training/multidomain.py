@@ -89,6 +89,7 @@ class MultiDomainTrainer(TrainingLoop):
         self.test_splits = splits(lambda d: limited(d.test, config.eval_limit))
         self.iterations = math.ceil(max(map(len, self.train_splits)) / config.batch_size)
 
+        torch.manual_seed(config.seed)  # the initial weights depend on the seed alone
         self.model = self.prepared(
             build_multidomain_model(
                 config.model,

@@ -88,6 +88,9 @@ class Trainer(TrainingLoop):
                 )
             )
         heads = {task.name: task.outputs for task in self.tasks}
+        # The trunk, then the primary head: their initial weights depend on the seed alone,
+        # whatever the method or weighting (the method's heads and networks come after).
+        torch.manual_seed(config.seed)
         self.model = self.prepared(
             build_model(config.model, dataset.in_channels, heads, config.width, dataset.image_size)
         )

@@ -177,11 +177,17 @@ class RlAuxMethod(GeneratedLabelMethod):
     # --- Train-Agent mode ------------------------------------------------------------------------
 
     def before_epoch(self, epoch: int) -> dict[str, float]:
-        """One Train-Agent epoch from the canonical state, which is restored afterwards."""
+        """One Train-Agent epoch from the canonical state, which is restored afterwards, with the
+        trainer's random streams: the agent's steps of the main network draw their batches from
+        the environment's streams, but a weighting that looks ahead (Auto-λ) draws its meta
+        batches from the trainer's, which the Train-Main epoch then finds as they were."""
+        streams = {name: g.get_state() for name, g in self.env.trainer.generators().items()}
         self.env.save_canonical()
         self.env.stats.reset()
         self.agent.learn(total_timesteps=self.agent_steps, reset_num_timesteps=True)
         self.env.restore_canonical()
+        for name, generator in self.env.trainer.generators().items():
+            generator.set_state(streams[name])
         return self.env.stats.summary("agent")
 
     # --- Train-Main mode -------------------------------------------------------------------------
