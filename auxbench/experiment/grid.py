@@ -9,6 +9,10 @@ every method or a mapping from method entries to their lists (unlisted methods: 
 λ fans out only where it means something (fixed weights, and a method or the noise task that uses
 λ); seeds always fan out. The Snakemake workflow turns each grid point into one training job whose
 results live in ``run_directory``.
+
+A config may also list ``published`` figures (``published_entries``): what a paper reports for a
+setting of the grid, under the evaluation protocol the paper used, for the aggregation to set
+against the measured seeds.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ def grid_points(grid: dict[str, Any], source: str = "config") -> list[dict[str, 
                 f"{source}: 'weightings' names methods that are not in 'methods': "
                 f"{', '.join(unknown)}"
             )
+    published_entries(grid, source)
     points = []
     for dataset in grid["datasets"]:
         for method in grid["methods"]:
@@ -133,3 +138,89 @@ def run_directory(results: str | Path, point: dict[str, Any]) -> Path:
         / f"lam{lam}"
         / f"seed{point['seed']}"
     )
+
+
+# How a run's test accuracy is read off its epochs (the tables' ``protocol`` column): at the epoch
+# with the best validation accuracy, the mean of the last 15 epochs (the RL-AUX tables), or the
+# highest test accuracy of any epoch (optimistic; what the Auto-λ code reports).
+PROTOCOLS = ("best_val", "last15", "best_test")
+# What a published figure measures, in the paper's unit: the primary test accuracy in percent, or
+# a multi-domain run's Δ_MTL in percent (against equal weighting, as the summary computes it).
+PUBLISHED_METRICS = ("test_acc", "delta_mtl")
+PUBLISHED_REQUIRED = ("source", "dataset", "method", "protocol", "metric", "value")
+PUBLISHED_KEYS = (*PUBLISHED_REQUIRED, "weighting", "lam")
+
+
+def published_entries(grid: dict[str, Any], source: str = "config") -> list[dict[str, Any]]:
+    """The config's ``published`` list, checked against the grid and completed: ``weighting``
+    defaults to fixed, ``lam`` to TrainConfig's λ where λ applies and to None where it does not.
+    Each problem raises a one-line ``ConfigError`` naming the entry and the key."""
+    entries = grid.get("published") or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: 'published' must be a list of entries, not {entries!r}")
+    return [
+        _published_entry(grid, entry, f"{source}: published[{i}]")
+        for i, entry in enumerate(entries)
+    ]
+
+
+def _published_entry(grid: dict[str, Any], entry: Any, where: str) -> dict[str, Any]:
+    """One checked and completed ``published`` entry (``published_entries``)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a mapping with keys {', '.join(PUBLISHED_REQUIRED)}")
+    missing = [key for key in PUBLISHED_REQUIRED if entry.get(key) is None]
+    unknown = sorted(set(map(str, entry)) - set(PUBLISHED_KEYS))
+    if missing or unknown:
+        problem = f"lacks '{missing[0]}'" if missing else f"has an unknown key '{unknown[0]}'"
+        raise ConfigError(f"{where} {problem}; an entry has {', '.join(PUBLISHED_KEYS)}")
+    method, weighting = str(entry["method"]), str(entry.get("weighting") or FIXED)
+    checks = (
+        ("protocol", entry["protocol"], PROTOCOLS),
+        ("metric", entry["metric"], PUBLISHED_METRICS),
+        ("dataset", entry["dataset"], [str(name) for name in grid.get("datasets") or []]),
+        ("method", method, [str(name) for name in grid.get("methods") or []]),
+        ("weighting", weighting, weightings_of(grid, method)),
+    )
+    for key, value, allowed in checks:
+        if value not in allowed:
+            raise ConfigError(
+                f"{where}: {key} {value!r} is not one of {', '.join(map(str, allowed))}"
+                + (" (the config's)" if key in ("dataset", "method", "weighting") else "")
+            )
+    value = entry["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}: value {value!r} must be a number (the paper's figure)")
+    if entry["metric"] == "test_acc" and not 0 <= value <= 100:
+        raise ConfigError(f"{where}: value {value!r} must be an accuracy in percent (0 to 100)")
+    if entry["metric"] == "delta_mtl" and entry["protocol"] != "best_val":
+        raise ConfigError(
+            f"{where}: metric delta_mtl is measured at the best-validation epoch only; "
+            "set protocol: best_val"
+        )
+    return {
+        **{key: entry[key] for key in PUBLISHED_REQUIRED},
+        "method": method,
+        "weighting": weighting,
+        "lam": _published_lam(grid, entry.get("lam"), method, weighting, where),
+        "value": float(value),
+    }
+
+
+def _published_lam(grid: dict[str, Any], lam: Any, method: str, weighting: str, where: str):
+    """A published entry's λ: None where λ does not apply, else the entry's (default
+    TrainConfig's), which must be one of the config's ``lams``."""
+    if not uses_lambda(method, weighting):
+        if lam is not None:
+            raise ConfigError(
+                f"{where}: λ means nothing for {method} with {weighting} weights; drop 'lam'"
+            )
+        return None
+    lam = TrainConfig().lam if lam is None else lam
+    if isinstance(lam, bool) or not isinstance(lam, int | float):
+        raise ConfigError(f"{where}: lam {lam!r} must be a number")
+    lams = [float(value) for value in grid.get("lams") or []]
+    if float(lam) not in lams:
+        raise ConfigError(
+            f"{where}: lam {lam:g} is not one of the config's lams ({', '.join(map(str, lams))})"
+        )
+    return float(lam)

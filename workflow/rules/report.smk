@@ -1,7 +1,14 @@
 rule aggregate:
     input:
-        [directory / "metrics.json" for directory in RUN_DIRECTORIES],
+        metrics=[directory / "metrics.json" for directory in RUN_DIRECTORIES],
+        # the resolved config, for its `published` list (published.csv), when it has one
+        config=f"{RESULTS}/config.yaml" if config.get("published") else [],
     output:
+        **(
+            {"published": f"{RESULTS}/tables/published.csv"}
+            if config.get("published")
+            else {}
+        ),
         runs=report(
             f"{RESULTS}/tables/runs.csv",
             caption="../report/runs.rst",
@@ -14,14 +21,21 @@ rule aggregate:
             category="Tables",
         ),
         summary_md=f"{RESULTS}/tables/summary.md",
+        comparisons=f"{RESULTS}/tables/comparisons.csv",
+        ranks=f"{RESULTS}/tables/ranks.csv",
+        friedman=f"{RESULTS}/tables/friedman.json",
         metrics=f"{RESULTS}/metrics.json",
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:
         "../envs/auxbench.yaml"
+    params:
+        published=lambda wildcards, input: (
+            f"--published {input.config}" if input.config else ""
+        ),
     shell:
-        "auxbench aggregate {input} --tables $(dirname {output.runs})"
-        " --metrics-out {output.metrics} > {log} 2>&1"
+        "auxbench aggregate {input.metrics} --tables $(dirname {output.runs})"
+        " --metrics-out {output.metrics} {params.published} > {log} 2>&1"
 
 
 rule plots:
