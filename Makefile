@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup data browser slurm demo test lint format bench docs
+.PHONY: setup data browser slurm demo test lint format bench bench-gpu docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,3 +55,17 @@ test: data browser slurm lint docs
 
 bench: data
 	$(BIN)/auxbench bench
+
+# The GPU benchmark (docs/results/cost.md#gpu-benchmark): VGG16 on CIFAR-shaped synthetic data, each
+# method in fp32, bf16, channels-last and torch.compile, projected to the papers' protocols; under
+# 8 minutes on one H200-class GPU: 10 steps an epoch, 1 warm-up and 3 timed epochs a variant,
+# compile only for single and maxl-fo (MAXL's exact hypergradient is a double backward, which
+# torch.compile refuses; each compile warm-up takes up to a minute or so), and --max-seconds 420
+# skips, with a note, what would end later. Without CUDA it stops with one line naming the CPU
+# command. The rows: $(BENCH_GPU_OUT)/variants.json|csv.
+BENCH_GPU_OUT ?= results/bench-gpu
+bench-gpu: $(STAMP)
+	@$(BIN)/auxbench bench --device cuda --variants fp32,bf16,channels_last,compile \
+		--methods single,maxl,maxl-fo,rl-aux,human+noise/weighting=autolambda,mtl/weighting=autolambda \
+		--compile-methods single,maxl-fo --steps 10 --repeats 3 --warmup 1 --max-seconds 420 \
+		--out $(BENCH_GPU_OUT)

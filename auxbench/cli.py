@@ -112,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     aggregate.add_argument("metrics", nargs="+", type=Path, help="the runs' metrics.json files")
     aggregate.add_argument("--tables", type=Path, required=True, help="directory for the tables")
     aggregate.add_argument("--metrics-out", type=Path, required=True, help="DVC metrics file")
+    aggregate.add_argument(
+        "--published",
+        type=Path,
+        metavar="CONFIG",
+        help="a workflow config whose `published` list to set against the runs (published.csv)",
+    )
     aggregate.set_defaults(run=_aggregate)
 
     plots = commands.add_parser("plots", help="seaborn figures from the aggregated tables")
@@ -154,7 +160,9 @@ def _parser() -> argparse.ArgumentParser:
         "their algorithmic minimum",
     )
     bench.add_argument("--dataset", default="fashion-mnist")
-    bench.add_argument("--model", default="small")
+    bench.add_argument(
+        "--model", help="the main network (default: small; with --variants: the protocol's, vgg16)"
+    )
     bench.add_argument("--steps", type=int, default=60, help="training steps per repetition")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--device", default="auto")
@@ -176,9 +184,42 @@ def _parser() -> argparse.ArgumentParser:
         help="channel widths of the main network for --scaling (default: 1,2,4)",
     )
     bench.add_argument(
+        "--variants",
+        help="comma-separated variants of fp32, bf16, channels_last, compile: the GPU benchmark "
+        "(`make bench-gpu`): each of --methods (default: single, maxl, maxl-fo, rl-aux, "
+        "human+noise/weighting=autolambda and mtl/weighting=autolambda, the multi-domain "
+        "trainer) on CIFAR-shaped synthetic data in each variant, its seconds per step, the "
+        "ratio to fp32 and the projected wall time of the paper's protocol",
+    )
+    bench.add_argument(
+        "--compile-methods",
+        help="with --variants: the methods to run the compile variant for (default: all)",
+    )
+    bench.add_argument(
+        "--compile-backend", default="inductor", help="the compile variant's torch.compile backend"
+    )
+    bench.add_argument(
+        "--warmup", type=int, default=1, help="with --variants: untimed epochs before the timed"
+    )
+    bench.add_argument(
+        "--max-seconds",
+        type=float,
+        help="with --variants: skip (with a note) the variants that would end past this",
+    )
+    bench.add_argument(
+        "--width", default="1", help="a factor on the main network's channel widths (default: 1)"
+    )
+    bench.add_argument(
+        "--paper-dir",
+        type=Path,
+        default=Path("config/paper"),
+        help="with --variants: where the paper protocols' configs are (default: config/paper)",
+    )
+    bench.add_argument(
         "--out",
         type=Path,
-        help="also write the measurements to this folder (costs.json|csv, scaling.json|csv)",
+        help="also write the measurements to this folder (costs.json|csv, scaling.json|csv, "
+        "variants.json|csv)",
     )
     bench.set_defaults(run=_bench)
 
@@ -280,7 +321,7 @@ def _prepare(args: argparse.Namespace) -> int:
 def _aggregate(args: argparse.Namespace) -> int:
     from auxbench.report.aggregate import aggregate
 
-    summary = aggregate(args.metrics, args.tables, args.metrics_out)
+    summary = aggregate(args.metrics, args.tables, args.metrics_out, args.published)
     print(summary.to_markdown(index=False, floatfmt=".4f"))
     return 0
 
@@ -349,20 +390,22 @@ def _methods(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from auxbench.experiment import bench
 
-    if args.steps < 1 or args.repeats < 1:
-        raise ConfigError("bench: --steps and --repeats must be >= 1")
+    if args.steps < 1 or args.repeats < 1 or args.warmup < 1:
+        raise ConfigError("bench: --steps, --repeats and --warmup must be >= 1")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise ConfigError(f"bench: --max-seconds must be > 0, got {args.max_seconds:g}")
+    width = _width(args.width, "--width")
+    if args.variants:
+        return _bench_variants(args, width)
+    model = args.model or "small"
     if not (args.methods or args.scaling):
-        print(
-            bench.trainer_throughput(
-                args.dataset, args.model, args.steps, args.repeats, args.device
-            )
-        )
+        print(bench.trainer_throughput(args.dataset, model, args.steps, args.repeats, args.device))
         return 0
     setting = {"device": args.device, "data_root": args.data_root}
     if args.methods:
         methods = _names(args.methods)
         rows = bench.method_costs(
-            args.dataset, args.model, methods, args.steps, args.repeats, **setting
+            args.dataset, model, methods, args.steps, args.repeats, width=width, **setting
         )
         print(bench.format_costs(rows))
         if args.out:
@@ -371,7 +414,7 @@ def _bench(args: argparse.Namespace) -> int:
         widths = [_width(value) for value in _names(args.widths)]
         methods = _names(args.scaling)
         rows = bench.scaling(
-            args.dataset, args.model, methods, widths, args.steps, args.repeats, **setting
+            args.dataset, model, methods, widths, args.steps, args.repeats, **setting
         )
         print(bench.format_scaling(rows))
         if args.out:
@@ -379,17 +422,45 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_variants(args: argparse.Namespace, width: float) -> int:
+    """`auxbench bench --variants`: the GPU benchmark (auxbench.experiment.gpubench); the rows
+    are saved after each method, so that a run cut short keeps what it measured."""
+    from auxbench.experiment import bench, gpubench
+
+    def save(rows: list[dict[str, Any]]) -> None:
+        if args.out:
+            bench.write_rows(args.out / "variants", rows)
+
+    rows = gpubench.variant_costs(
+        _names(args.methods) if args.methods else gpubench.DEFAULT_METHODS,
+        _names(args.variants),
+        args.steps,
+        args.repeats,
+        device=args.device,
+        width=width,
+        model=args.model,
+        warmup=args.warmup,
+        compile_methods=_names(args.compile_methods) if args.compile_methods else None,
+        compile_backend=args.compile_backend,
+        max_seconds=args.max_seconds,
+        paper_dir=args.paper_dir,
+        after_method=save,
+    )
+    print(gpubench.format_variants(rows))
+    return 0
+
+
 def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _width(text: str) -> float:
+def _width(text: str, flag: str = "--widths") -> float:
     try:
         width = float(text)
     except ValueError:
         width = math.nan
     if not width > 0:
-        raise ConfigError(f"bench: --widths takes positive numbers, got {text!r}")
+        raise ConfigError(f"bench: {flag} takes positive numbers, got {text!r}")
     return width
 
 

@@ -112,7 +112,8 @@ class AutoLambda(Weighting):
         ahead = self.virtual_step(meta, losses)
         for name in trainable:
             ahead[name].requires_grad_()
-        meta_loss = sum(self._task_losses(meta, ahead, meta.meta_batch)[i] for i in self.primary)
+        ahead_losses = self._task_losses(meta, ahead, meta.meta_batch)  # once, not per primary task
+        meta_loss = sum(ahead_losses[i] for i in self.primary)
         direction = gradients(meta_loss, {name: ahead[name] for name in trainable})
         theta = {name: p.detach() for name, p in meta.params.items()}
 
