@@ -21,14 +21,8 @@ NO_CONTROLLER = REPO / "tests" / "slurm" / "no-controller"
 LOCAL_ENV = {**ENV, "PATH": f"{NO_CONTROLLER}:{ENV['PATH']}"}
 MARKER = "NOT-CONFIGURED.txt"  # in the results folder of a config section left out
 WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", ".dvcignore", "auxbench")
-SYNTHETIC = {
-    "datasets": ["synthetic"],
-    "methods": ["single", "human"],
-    "lams": [0.5, 1.0],
-    "seeds": [0, 1],
-    "train": {"epochs": 2, "batch_size": 50, "device": "cpu"},
-    "train_threads": 1,
-}
+# The quick smoke grid (6 training jobs on the synthetic dataset), shared with users.
+SYNTHETIC = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
 
 
 def run(command, cwd=REPO, check=True, env=LOCAL_ENV):
