@@ -507,6 +507,16 @@ def _grid(n_panels: int, width: float = 4.6, height: float = 3.2) -> tuple[Figur
     return fig, axes
 
 
+def _numbered(title: str, items: list) -> list[tuple[str, list]]:
+    """``items`` in panels of at most ``MAX_COLOURS``, each with ``title`` and, when there are
+    several, "(i of n)"."""
+    parts = chunks(items, MAX_COLOURS)
+    return [
+        (f"{title} ({i} of {len(parts)})" if len(parts) > 1 else title, part)
+        for i, part in enumerate(parts, start=1)
+    ]
+
+
 def _per_column(history: pd.DataFrame, columns: list[str]) -> Figure | None:
     """One panel per column (split when more than ``MAX_COLOURS`` runs log it), titled in
     words: its value per epoch, mean over seeds with a 95% t-CI band, per run that logs it."""
@@ -514,10 +524,8 @@ def _per_column(history: pd.DataFrame, columns: list[str]) -> Figure | None:
     panels = []
     for column in columns:
         logged = set(history.loc[history[column].notna(), "label"])
-        parts = chunks([label for label in order if label in logged], MAX_COLOURS)
-        for i, part in enumerate(parts, start=1):
-            suffix = f" ({i} of {len(parts)})" if len(parts) > 1 else ""
-            panels.append((column, f"{column_title(column)}{suffix}", part))
+        labels = [label for label in order if label in logged]
+        panels += [(column, name, part) for name, part in _numbered(column_title(column), labels)]
     if not panels:
         return None
     fig, axes = _grid(len(panels))
@@ -543,10 +551,7 @@ def _weights(history: pd.DataFrame, columns: list[str]) -> Figure | None:
         rows = history[history["label"] == label]
         for kind, name in WEIGHT_KINDS.items():
             mine = [c for c in columns if c.partition("_")[0] == kind and rows[c].notna().any()]
-            parts = chunks(mine, MAX_COLOURS)
-            for i, part in enumerate(parts, start=1):
-                suffix = f" ({i} of {len(parts)})" if len(parts) > 1 else ""
-                panels.append((rows, f"{label}: {name}{suffix}", part))
+            panels += [(rows, title, part) for title, part in _numbered(f"{label}: {name}", mine)]
     if not panels:
         return None
     fig, axes = _grid(len(panels))
