@@ -302,14 +302,17 @@ def significance(
     return standing
 
 
-def _per_epoch(ax, rows: pd.DataFrame, column: str, labels: list[str], palette: dict) -> None:
-    """``column`` against the epoch, one line per label (mean over seeds, 95% t-CI band)."""
-    present = set(rows["label"])
+def _per_epoch(
+    ax, rows: pd.DataFrame, column: str, labels: list[str], palette: dict, hue: str = "label"
+) -> None:
+    """``column`` against the epoch, one line per value of ``hue`` among ``labels`` (mean over
+    seeds, 95% t-CI band)."""
+    present = set(rows[hue])
     sns.lineplot(
-        data=rows[rows["label"].isin(labels)],
+        data=rows[rows[hue].isin(labels)],
         x="epoch",
         y=column,
-        hue="label",
+        hue=hue,
         hue_order=[label for label in labels if label in present],
         palette=palette,
         errorbar=t_interval,
@@ -560,19 +563,7 @@ def _weights(history: pd.DataFrame, columns: list[str]) -> Figure | None:
         long["task"] = [task_name(c.partition("_")[2]) for c in long["column"]]
         tasks = list(dict.fromkeys(long["task"]))
         palette = panel_colours(tasks)
-        sns.lineplot(
-            data=long.dropna(subset=["value"]),
-            x="epoch",
-            y="value",
-            hue="task",
-            hue_order=tasks,
-            palette=palette,
-            errorbar=t_interval,
-            ax=ax,
-            legend=False,
-        )
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+        _per_epoch(ax, long.dropna(subset=["value"]), "value", tasks, palette, hue="task")
         ax.set(title=_wrap(name), ylabel="")
         _legend(ax, tasks, palette, title="task")
     return fig
