@@ -27,7 +27,7 @@ from auxbench.methods import check_method
 from auxbench.training import Trainer
 
 
-def _wall_time(device: torch.device, run: Callable[[], object]) -> float:
+def wall_time(device: torch.device, run: Callable[[], object]) -> float:
     """Seconds ``run()`` takes, with a CUDA device synchronised before and after."""
     _synchronise(device)
     start = time.perf_counter()
@@ -85,7 +85,7 @@ def trainer_throughput(
             bare_optimizer.step()
 
     def timed(run) -> float:
-        return _wall_time(trainer.device, run)
+        return wall_time(trainer.device, run)
 
     timed(bare_epoch)
     timed(trainer.train_epoch)
@@ -136,13 +136,13 @@ def pass_times(trainer: Trainer, repeats: int = 10) -> dict[str, float]:
         head_losses = losses()
         _synchronise(trainer.device)
         times["forward"] = time.perf_counter() - start
-        times["task_backward"] = _wall_time(
+        times["task_backward"] = wall_time(
             trainer.device,
             lambda: torch.autograd.grad(head_losses[0], trunk, retain_graph=True),
         )
-        times["backward"] = _wall_time(trainer.device, lambda: sum(head_losses).backward())
+        times["backward"] = wall_time(trainer.device, lambda: sum(head_losses).backward())
         with torch.no_grad():
-            times["inference"] = _wall_time(trainer.device, lambda: model(images))
+            times["inference"] = wall_time(trainer.device, lambda: model(images))
         model.zero_grad(set_to_none=True)
         return times
 
@@ -222,7 +222,7 @@ def _heap_in_use() -> int:
 
 def _synchronise(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def minimum_passes(trainer: Trainer) -> Passes:
@@ -269,11 +269,11 @@ def method_costs(
         return lambda: trainers[spec].run_epoch(epochs[spec])
 
     for spec in specs:
-        _wall_time(trainers[spec].device, epoch(spec))
+        wall_time(trainers[spec].device, epoch(spec))
     times: dict[str, list[float]] = {spec: [] for spec in specs}
     for _ in range(repeats):
         for spec in specs:
-            times[spec].append(_wall_time(trainers[spec].device, epoch(spec)))
+            times[spec].append(wall_time(trainers[spec].device, epoch(spec)))
     header = _header(dataset, model, trainers["single"].device, steps, base.batch_size, repeats)
     rows = []
     for spec in specs:

@@ -33,7 +33,7 @@ from auxbench.data.assemble import assemble
 from auxbench.data.domains import assemble_domains
 from auxbench.data.split import stratified_split
 from auxbench.data.synthetic import synthetic_raw
-from auxbench.experiment.bench import method_variant
+from auxbench.experiment.bench import method_variant, wall_time
 from auxbench.foundations.errors import ConfigError
 from auxbench.methods import check_method
 from auxbench.training import MultiDomainTrainer, Trainer
@@ -377,7 +377,7 @@ def _method_rows(
     def epoch(variant: str) -> float:
         epochs[variant] += 1
         trainer = trainers[variant]
-        return _timed(trainer.device, lambda: trainer.run_epoch(epochs[variant]))
+        return wall_time(trainer.device, lambda: trainer.run_epoch(epochs[variant]))
 
     def fail(variant: str, error: Exception) -> None:
         message = (str(error).strip().splitlines() or [""])[0][:300]
@@ -499,17 +499,6 @@ def _steps_per_epoch(trainer: Any) -> int:
     if isinstance(trainer, MultiDomainTrainer):
         return trainer.iterations
     return math.ceil(len(trainer.train_split) / trainer.config.batch_size)
-
-
-def _timed(device: torch.device, run: Callable[[], object]) -> float:
-    """Seconds ``run()`` takes, a CUDA device synchronised before and after."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    run()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def _release(compiled_too: bool) -> None:
