@@ -37,6 +37,7 @@ from auxbench.report.plots import (
     SINGLE,
     is_true,
     label_order,
+    read_optional_csv,
     run_label,
     task_name,
     tidy,
@@ -208,9 +209,9 @@ def write_report(
     tables_dir, figures = Path(tables_dir), [Path(path) for path in figures]
     summary = pd.read_csv(tables_dir / "summary.csv")
     runs = pd.read_csv(tables_dir / "runs.csv")
-    comparisons = _optional_csv(tables_dir / "comparisons.csv")
-    ranks = _optional_csv(tables_dir / "ranks.csv")
-    published = _optional_csv(tables_dir / "published.csv")
+    comparisons = read_optional_csv(tables_dir / "comparisons.csv")
+    ranks = read_optional_csv(tables_dir / "ranks.csv")
+    published = read_optional_csv(tables_dir / "published.csv")
     friedman_path = tables_dir / "friedman.json"
     friedman = json.loads(friedman_path.read_text()) if friedman_path.exists() else None
     cd_figures = {path.stem.partition("_")[2]: path for path in figures if _kind(path) == "cd"}
@@ -735,10 +736,6 @@ def _caption(captions_dir: Path | None, kind: str) -> str:
     if path is not None and path.is_file():
         return rst_to_text(path.read_text(encoding="utf-8"))
     return DEFAULT_CAPTIONS.get(kind, "")
-
-
-def _optional_csv(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path.exists() else None
 
 
 # --- cells and tables ----------------------------------------------------------------------------

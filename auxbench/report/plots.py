@@ -27,6 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from auxbench.experiment.grid import FIXED
+from auxbench.experiment.grid import PROTOCOLS as GRID_PROTOCOLS
 from auxbench.report.stats import confidence_halfwidth
 
 DPI = 110
@@ -40,12 +41,19 @@ SINGLE_COLOUR = "black"
 # The critical-difference diagram draws at most this many best-ranked settings (and single)
 CD_MAX_LABELS = 12
 # The protocols of comparisons.csv, ranks.csv and friedman.json (the tables contract)
-DEFAULT_PROTOCOL = "best_val"
-PROTOCOLS = {
-    "best_val": "test accuracy at the best validation epoch",
-    "last15": "mean test accuracy of the last 15 epochs",
-    "best_test": "best test accuracy over the epochs (optimistic)",
-}
+# (``auxbench.experiment.grid.PROTOCOLS``), each in words
+PROTOCOLS = dict(
+    zip(
+        GRID_PROTOCOLS,
+        (
+            "test accuracy at the best validation epoch",
+            "mean test accuracy of the last 15 epochs",
+            "best test accuracy over the epochs (optimistic)",
+        ),
+        strict=True,
+    )
+)
+DEFAULT_PROTOCOL = GRID_PROTOCOLS[0]
 # Significance of a setting against ``single`` (comparisons.csv) and its colour
 SIGNIFICANCE_COLOURS = {
     "baseline": SINGLE_COLOUR,
@@ -230,7 +238,7 @@ def figures(tables_dir: Path) -> Iterator[tuple[str, Figure]]:
     runs = with_labels(pd.read_csv(tables_dir / "runs.csv"))
     history = with_labels(pd.read_csv(tables_dir / "history.csv"))
     summary = with_labels(pd.read_csv(tables_dir / "summary.csv"))
-    comparisons = _read_optional_csv(tables_dir / "comparisons.csv")
+    comparisons = read_optional_csv(tables_dir / "comparisons.csv")
     for dataset in sorted(runs["dataset"].unique()):
         d_runs = runs[runs["dataset"] == dataset]
         d_history = history[history["dataset"] == dataset]
@@ -253,7 +261,7 @@ def figures(tables_dir: Path) -> Iterator[tuple[str, Figure]]:
                 fig.suptitle(dataset)
                 yield f"{kind}_{dataset}", fig
     friedman_path = tables_dir / "friedman.json"
-    ranks = _read_optional_csv(tables_dir / "ranks.csv")
+    ranks = read_optional_csv(tables_dir / "ranks.csv")
     if ranks is not None and friedman_path.exists():
         friedman = json.loads(friedman_path.read_text())
         for protocol in PROTOCOLS:
@@ -275,7 +283,8 @@ def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     return written
 
 
-def _read_optional_csv(path: Path) -> pd.DataFrame | None:
+def read_optional_csv(path: Path) -> pd.DataFrame | None:
+    """The table at ``path``, or None where the aggregation did not write it (older results)."""
     return pd.read_csv(path) if path.exists() else None
 
 
