@@ -23,6 +23,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/rltrack.smk"
+include: "workflow/rules/dense.smk"
 include: "workflow/rules/report.smk"
 
 

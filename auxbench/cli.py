@@ -1,5 +1,5 @@
 """Command line: ``auxbench train | prepare | aggregate | plots | report | datasets | methods | bench
-| rltrack-train | rltrack-aggregate``.
+| rltrack-train | rltrack-aggregate | dense-train | dense-aggregate``.
 
 Also reachable as ``python -m auxbench``.
 """
@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
         help="directories of figures (repeatable)",
     )
     report.add_argument("--rltrack-tables", type=Path, help="directory of the RL track's tables")
+    report.add_argument(
+        "--dense-tables", type=Path, help="directory of the dense-prediction tables"
+    )
     report.add_argument("--config", type=Path, required=True, help="the resolved workflow config")
     report.add_argument("--captions", type=Path, default=Path("workflow/report"))
     report.add_argument(
@@ -242,6 +245,36 @@ def _parser() -> argparse.ArgumentParser:
     rltrack_aggregate.add_argument("--tables", type=Path, required=True)
     rltrack_aggregate.add_argument("--figures", type=Path, required=True)
     rltrack_aggregate.set_defaults(run=_rltrack_aggregate)
+
+    dense_train = commands.add_parser(
+        "dense-train",
+        help="dense prediction: one run (Split or MTAN; segmentation, depth, normals, ...); write "
+        "history.csv and metrics.json",
+    )
+    dense_train.add_argument("--dataset", help="scenes, nyuv2, cityscapes, cityscapes-7, ...")
+    dense_train.add_argument("--architecture", help="split or mtan")
+    dense_train.add_argument(
+        "--setting",
+        help="multi-task, auxiliary (+ noise), auxiliary-TASK (one primary task) or single-TASK",
+    )
+    dense_train.add_argument("--weighting", help="a weighting, optionally +GRADIENT (dwa+pcgrad)")
+    dense_train.add_argument("--seed", type=int)
+    _add_set(dense_train, "DenseConfig")
+    dense_train.add_argument("--out", type=Path, required=True, help="directory for the run")
+    dense_train.set_defaults(run=_dense_train)
+
+    dense_aggregate = commands.add_parser(
+        "dense-aggregate", help="the dense runs' tables (Δ_MTL, vs Equal) and figures"
+    )
+    dense_aggregate.add_argument("runs", nargs="+", type=Path, help="the runs' directories")
+    dense_aggregate.add_argument("--tables", type=Path, required=True)
+    dense_aggregate.add_argument("--figures", type=Path, required=True)
+    dense_aggregate.add_argument(
+        "--config",
+        type=Path,
+        help="the workflow config, for its dense section's published figures and baselines",
+    )
+    dense_aggregate.set_defaults(run=_dense_aggregate)
     return parser
 
 
@@ -348,6 +381,7 @@ def _report(args: argparse.Namespace) -> int:
         args.captions,
         rltrack_tables=args.rltrack_tables,
         bench_dir=args.bench,
+        dense_tables=args.dense_tables,
     )
     print(report)
     return 0
@@ -368,6 +402,19 @@ def _datasets(args: argparse.Namespace) -> int:
         present, message = availability(name, args.root)
         print(f"{name:22s} {'ok' if present else 'MISSING':8s} {spec.summary}")
         print("\n".join(f"{'':31s}{line}" for line in message.splitlines()))
+    from auxbench.data.dense_sets import DENSE_DATASETS, dense_directory
+
+    print("dense prediction (auxbench dense-train):")
+    for name, spec in DENSE_DATASETS.items():
+        directory = dense_directory(name, args.root)
+        if directory.is_dir():
+            state, message = "ok", str(directory)
+        elif spec.generate is not None:
+            state, message = "ok", f"{directory} ({spec.howto})"
+        else:
+            state, message = "MISSING", f"{directory} does not exist; {spec.howto}"
+        print(f"{name:22s} {state:8s} {spec.summary}")
+        print(f"{'':31s}{message}")
     return 0
 
 
@@ -477,6 +524,44 @@ def _rltrack_train(args: argparse.Namespace) -> int:
         f"final_return={metrics['final_return']:.4f} wall_time_s={metrics['wall_time_s']:.1f} "
         f"→ {args.out / 'metrics.json'}"
     )
+    return 0
+
+
+def _dense_train(args: argparse.Namespace) -> int:
+    from auxbench.config import make_dense_config
+    from auxbench.experiment.dense_grid import dataset_tasks, setting_values
+    from auxbench.experiment.grid import split_weighting
+    from auxbench.training.dense import DenseTrainer
+
+    values = _settings(args.set)
+    for key in ("dataset", "architecture", "seed"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.weighting is not None:
+        values["weighting"], values["gradient"] = split_weighting(args.weighting)
+    if args.setting is not None:
+        values.update(setting_values(args.setting, dataset_tasks(values.get("dataset", "scenes"))))
+    config = make_dense_config(values, source="command line")
+    metrics = DenseTrainer(config).fit(args.out)
+    print(
+        f"best epoch {metrics['best_epoch']}, val_score {metrics['val_score_best']:.3f}, "
+        f"wall_time_s={metrics['wall_time_s']:.1f} → {args.out / 'metrics.json'}"
+    )
+    return 0
+
+
+def _dense_aggregate(args: argparse.Namespace) -> int:
+    from auxbench.report.dense import aggregate
+
+    section = (read_yaml(args.config).get("dense") or {}) if args.config else {}
+    summary = aggregate(
+        args.runs,
+        args.tables,
+        args.figures,
+        published=section.get("published"),
+        published_baselines=section.get("published_baselines"),
+    )
+    print(summary.to_markdown(index=False, floatfmt=".4g"))
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from auxbench.data import DATASETS
+from auxbench.data.dense_sets import DENSE_DATASETS
 from auxbench.foundations.errors import ConfigError
 from auxbench.foundations.losses import LOSSES
 from auxbench.foundations.validation import (
@@ -29,6 +30,7 @@ from auxbench.foundations.validation import (
     type_hints,
 )
 from auxbench.models import TRUNKS
+from auxbench.models.dense import DENSE_ARCHITECTURES, DENSE_BACKBONES
 from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
 SCHEDULES = ("step", "cosine")
@@ -117,6 +119,17 @@ def check_settings(config: Any) -> None:
             in_range(spec.name, value, integer=int in members, **bounds)
         if type(value) is int and float in members and int not in members:
             setattr(config, spec.name, float(value))
+
+
+def check_weighting_params(params: dict[str, Any]) -> None:
+    """An entry of ``weighting_params`` keyed by a weighting's name must map that weighting's
+    settings."""
+    for name, value in params.items():
+        if name in WEIGHTINGS and not isinstance(value, dict):
+            raise ConfigError(
+                f"weighting_params: the entry {name!r} names a weighting, so it must map that "
+                f"weighting's settings (e.g. {{{name}: {{lr: 0.001}}}}), got {value!r}"
+            )
 
 
 @dataclass
@@ -259,12 +272,7 @@ class TrainConfig:
         check_settings(self)
         if self.compile == "":
             raise ConfigError("compile must be true, false or a torch.compile backend name, got ''")
-        for name, value in self.weighting_params.items():
-            if name in WEIGHTINGS and not isinstance(value, dict):
-                raise ConfigError(
-                    f"weighting_params: the entry {name!r} names a weighting, so it must map that "
-                    f"weighting's settings (e.g. {{{name}: {{lr: 0.001}}}}), got {value!r}"
-                )
+        check_weighting_params(self.weighting_params)
         self._validate_domains(DATASETS[self.dataset].domains)
         return self
 
@@ -302,6 +310,192 @@ class TrainConfig:
 
 
 CONFIG_KEYS = tuple(f.name for f in fields(TrainConfig))
+
+NORMAL_LOSSES = ("l1", "cosine")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass
+class DenseConfig:
+    """Everything that determines one dense-prediction run (``auxbench.training.dense``).
+
+    Defaults are Auto-λ's dense protocol (appendix A, after MTAN): SGD lr 0.1, momentum 0.9,
+    weight decay 1e-4, cosine schedule, batch 4, 200 epochs; the paper configs set them again.
+    ``tasks`` picks the dataset's tasks to train (null: all); ``primary_tasks`` the primary ones
+    (null: every trained task: multi-task learning); the others and, with ``noise_task``, Auto-λ's
+    noise-prediction task are auxiliary. A single-task baseline is ``tasks: [depth]``.
+    """
+
+    dataset: str = setting(
+        "the dense dataset (`auxbench datasets` lists them)", "scenes", choices=DENSE_DATASETS
+    )
+    architecture: str = setting(
+        "split (hard sharing, task heads) or mtan (task attention over the shared features)",
+        "split",
+        choices=DENSE_ARCHITECTURES,
+    )
+    backbone: str = setting(
+        "the shared network: small (CPU encoder-decoder), resnet50 (dilated, DeepLabv3 heads) or "
+        "segnet",
+        "small",
+        choices=DENSE_BACKBONES,
+    )
+    width: float = setting("a factor on the network's channel widths", 1.0, exclusive_minimum=0)
+    tasks: list[str] | None = field(
+        default=None,
+        metadata=about("the dataset's tasks to train (null: all of them)"),
+    )
+    primary_tasks: list[str] | None = field(
+        default=None,
+        metadata=about(
+            "the primary tasks (model selection; null: every trained task, i.e. multi-task "
+            "learning); the others are auxiliary"
+        ),
+    )
+    noise_task: bool = setting(
+        "add Auto-λ's noise prediction: regress a fixed uniform noise map per training image "
+        "(auxiliary)",
+        False,
+    )
+    lam: float = setting("λ: the auxiliary tasks' weight under fixed weighting", 1.0, minimum=0)
+    seed: int = setting(
+        "the random seed (validation split, initialisation, batch order, augmentation)",
+        0,
+        minimum=0,
+    )
+    epochs: int = setting("training epochs", 200, minimum=1)
+    batch_size: int = setting("the training batch size", 4, minimum=1)
+    eval_batch_size: int = setting("the batch size of validation and test scoring", 16, minimum=1)
+    optimizer: str = setting(
+        "sgd (Auto-λ) or adam (MTAN, LibMTL; Auto-λ's look-ahead then takes a plain SGD step)",
+        "sgd",
+        choices=OPTIMIZERS,
+    )
+    lr: float = setting("the learning rate", 0.1, exclusive_minimum=0)
+    momentum: float = setting("the SGD momentum", 0.9, minimum=0)
+    weight_decay: float = setting("the weight decay", 1e-4, minimum=0)
+    schedule: str = setting(
+        "the lr schedule: step (times lr_gamma every lr_step epochs) or cosine (to 0 over epochs)",
+        "cosine",
+        choices=SCHEDULES,
+    )
+    lr_step: int = setting("the step schedule's epochs between lr reductions", 100, minimum=1)
+    lr_gamma: float = setting(
+        "the step schedule's factor on the lr", 0.5, exclusive_minimum=0, maximum=1
+    )
+    normal_loss: str = setting(
+        "the surface normals' loss: l1 (Auto-λ) or cosine (1 - cos)", "l1", choices=NORMAL_LOSSES
+    )
+    val_fraction: float = setting(
+        "the fraction of the training images held out for validation (model selection)",
+        0.1,
+        exclusive_minimum=0,
+        exclusive_maximum=1,
+    )
+    train_limit: int | None = setting(
+        "train on a seeded random subset of this many training images (null: all)", None, minimum=1
+    )
+    eval_limit: int | None = setting(
+        "score validation and test on the same random subset of this many images each (null: all)",
+        None,
+        minimum=1,
+    )
+    patience: int | None = setting(
+        "stop after this many epochs without a validation gain (null: never stop early)",
+        None,
+        minimum=1,
+    )
+    augment: bool = setting("random scale, crop and flip in training (augment_dense)", True)
+    scales: list[float] = field(
+        default_factory=lambda: [1.0, 1.2, 1.5],
+        metadata=about("the augmentation's scales, one drawn per image"),
+    )
+    crop: list[int] | None = field(
+        default=None,
+        metadata=about(
+            "the training crop [height, width] (null: the full image; CityScapes: [256, 256])"
+        ),
+    )
+    device: str = setting(
+        "auto (cuda if available, else cpu), cpu, cuda or mps, optionally with an index",
+        "auto",
+        pattern=DEVICE_PATTERN,
+    )
+    bf16: bool = setting("bf16 autocast in training", False)
+    channels_last: bool = setting("the network in channels-last format", False)
+    compile: bool | str = setting(
+        "torch.compile the network (true: the inductor backend; a string names the backend)",
+        False,
+    )
+    data_root: str | None = setting(
+        "where the raw datasets lie (null: $AUXBENCH_DATA or data/raw)", None
+    )
+    weighting: str = setting(
+        "how the task losses are weighted (`auxbench methods` lists them); fixed uses λ",
+        "fixed",
+        choices=WEIGHTINGS,
+    )
+    weighting_params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=about(
+            "the weighting's settings; an entry keyed by a weighting's name applies to it only"
+        ),
+    )
+    gradient: str | None = setting(
+        "a gradient method on the shared parameters (null: none)", None, choices=GRADIENTS
+    )
+    gradient_params: dict[str, Any] = field(
+        default_factory=dict, metadata=about("the gradient method's settings")
+    )
+    meta_split: str = setting(
+        "where Auto-λ's look-ahead batches come from: train (a second, independently shuffled "
+        "pass over the training images: Auto-λ's default) or val",
+        "train",
+        choices=META_SPLITS,
+    )
+
+    @property
+    def method(self) -> str:
+        """The run's label in progress bars: its architecture and mode."""
+        return f"dense {self.architecture}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-serialisable dict of every setting."""
+        return asdict(self)
+
+    def validate(self) -> DenseConfig:
+        """Raise ``ConfigError`` for a value of the wrong type, out of range or an unknown name;
+        return ``self``. Task names are checked against the dataset when it is loaded."""
+        check_settings(self)
+        for key in ("tasks", "primary_tasks"):
+            names = getattr(self, key)
+            if names is None:
+                continue
+            if (
+                not isinstance(names, list)
+                or not names
+                or not all(isinstance(name, str) for name in names)
+            ):
+                raise ConfigError(
+                    f"{key} must be a non-empty list of task names or null, got {names!r}"
+                )
+            if len(set(names)) != len(names):
+                raise ConfigError(f"{key} repeats a task: {names!r}")
+        if self.crop is not None and (
+            len(self.crop) != 2 or not all(isinstance(v, int) and v > 0 for v in self.crop)
+        ):
+            raise ConfigError(f"crop must be [height, width] in pixels or null, got {self.crop!r}")
+        if not self.scales or not all(isinstance(v, int | float) and v >= 1 for v in self.scales):
+            raise ConfigError(
+                f"scales must be a non-empty list of numbers >= 1 (zoom factors), got {self.scales!r}"
+            )
+        check_weighting_params(self.weighting_params)
+        return self
+
+
+def make_dense_config(values: dict[str, Any], source: str = "config") -> DenseConfig:
+    """Build and validate a ``DenseConfig`` from a dict, refusing unknown keys."""
+    return build_validated(DenseConfig, values, source)
 
 
 def build_validated(cls: type, values: dict[str, Any], source: str) -> Any:

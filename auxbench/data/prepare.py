@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
-from auxbench.foundations import atomic
 from auxbench.data import DataError, MultiDomainDataset, load
+from auxbench.data.dense_sets import DENSE_DATASETS, load_dense
+from auxbench.foundations import atomic
 
 _CHUNK = 1 << 20
 
@@ -43,16 +44,14 @@ def prepare(
 
     The checksum covers every split (of every domain, domain by domain, for a multi-domain
     dataset); the manifest lists the class names (per domain for a multi-domain dataset)."""
+    if name in DENSE_DATASETS:
+        return prepare_dense(name, out, root, expect)
     dataset = load(name, root=root)
     multi_domain = isinstance(dataset, MultiDomainDataset)
     parts = dataset.domains if multi_domain else (dataset,)
     splits = [split for part in parts for split in (part.train, part.val, part.test)]
     checksum = content_sha256([t for s in splits for t in (s.images, s.labels, s.aux_labels)])
-    if expect is not None and checksum != expect:
-        raise DataError(
-            f"{name}: content checksum {checksum} does not match the expected {expect}; the files "
-            f"in {dataset.source} differ from the ones the config was written for"
-        )
+    _check_expected(name, checksum, expect, dataset.source)
     source = Path(dataset.source)
     files = sorted(p for p in source.iterdir() if p.is_file()) if source.is_dir() else []
     manifest = {
@@ -70,5 +69,40 @@ def prepare(
     else:
         manifest["num_aux_classes"] = dataset.num_aux_classes
         manifest["class_names"] = list(dataset.class_names)
+    atomic.write_json(out, manifest)
+    return manifest
+
+
+def _check_expected(name: str, checksum: str, expect: str | None, source: str) -> None:
+    if expect is not None and checksum != expect:
+        raise DataError(
+            f"{name}: content checksum {checksum} does not match the expected {expect}; the files "
+            f"in {source} differ from the ones the config was written for"
+        )
+
+
+def prepare_dense(
+    name: str, out: Path, root: str | None = None, expect: str | None = None
+) -> dict[str, Any]:
+    """``prepare`` for a dense dataset (``auxbench.data.dense_sets``; the embedded one is
+    generated first if missing): the checksum covers both splits' images and every target field
+    in name order."""
+    dataset = load_dense(name, root)
+    splits = (dataset.train, dataset.test)
+    checksum = content_sha256(
+        [t for s in splits for t in (s.images, *(s.targets[k] for k in sorted(s.targets)))]
+    )
+    _check_expected(name, checksum, expect, dataset.source)
+    manifest = {
+        "dataset": name,
+        "source": dataset.source,
+        "content_sha256": checksum,
+        "n_train": len(dataset.train),
+        "n_test": len(dataset.test),
+        "image_shape": list(dataset.train.images.shape[1:]),
+        "tasks": {
+            spec.name: {"kind": spec.kind, "classes": spec.classes} for spec in dataset.tasks
+        },
+    }
     atomic.write_json(out, manifest)
     return manifest

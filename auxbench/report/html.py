@@ -88,6 +88,17 @@ DEFAULT_CAPTIONS = {
     "rltrack-return": "Episode return against environment steps; line: mean over seeds, band: "
     "95% t-CI; dashed: the return threshold.",
     "rltrack-weights": "OL-AUX's auxiliary task weights over training, mean over seeds.",
+    "dense": "Dense prediction (Split / MTAN): each task's first metric on the test split at the "
+    "best-validation epoch, and Δ_MTL in % against the single-task runs of the same grid (Auto-λ's "
+    "convention: one metric per task; LibMTL's: a task's metrics averaged first; Nash-MTL's: all "
+    "metrics averaged), mean ± 95% t-CI half-width over seeds; vs Equal: the paired difference in "
+    "Auto-λ's Δ_MTL from fixed weighting in the same setting, its paired t-test p and Holm's p.",
+    "dense-metrics": "Each task's validation metric per epoch per setting, with the task's "
+    "single-task baseline (black); line: mean over seeds, band: 95% t-CI.",
+    "dense-weights": "The task weights each adaptive weighting learned per epoch (mean over "
+    "seeds, band: 95% t-CI); the noise task is the auxiliary one of the auxiliary setting.",
+    "dense-delta": "Δ_MTL (Auto-λ's convention) at the best-validation epoch per setting and "
+    "weighting: mean over seeds with its 95% t-CI; dots: seeds.",
 }
 TITLES = {
     "accuracy": "Test accuracy",
@@ -100,6 +111,9 @@ TITLES = {
     "cd": "Critical-difference diagram",
     "rltrack-return": "RL track: return vs environment steps",
     "rltrack-weights": "RL track: learned auxiliary weights",
+    "dense-metrics": "Dense prediction: validation metrics per epoch",
+    "dense-weights": "Dense prediction: learned task weights",
+    "dense-delta": "Dense prediction: Δ_MTL",
 }
 METRICS = {"test_acc": "test accuracy (%)", "delta_mtl": "Δ_MTL vs equal weighting (%)"}
 PROTOCOL_SHORT = {
@@ -192,6 +206,7 @@ def write_report(
     captions_dir: Path | None = None,
     rltrack_tables: Path | None = None,
     bench_dir: Path | None = None,
+    dense_tables: Path | None = None,
 ) -> Path:
     """Write the self-contained HTML report to ``out_path`` (atomically) and return the path.
 
@@ -254,6 +269,10 @@ def write_report(
     if rltrack_tables is not None:
         sections.append(
             ("rltrack", "RL track", _rltrack_section(rltrack_tables, caption("rltrack")))
+        )
+    if dense_tables is not None:
+        sections.append(
+            ("dense", "Dense prediction", _dense_section(dense_tables, caption("dense")))
         )
     if figures:
         sections.append(("figures", "Figures", _figures_section(figures, caption)))
@@ -681,6 +700,25 @@ def _rltrack_section(rltrack_tables: Path, caption: str) -> list[str]:
         _paragraphs(caption),
         _shown_table(summary, table_id="rltrack-summary"),
     ]
+
+
+def _dense_section(dense_tables: Path, caption: str) -> list[str]:
+    """The dense-prediction section: the summary at the best-validation epoch (each task's first
+    metric, Δ_MTL, vs Equal), the published figures beside the measured ones, and the final
+    epoch's summary in ``<details>``."""
+    summary = pd.read_csv(Path(dense_tables) / "dense_summary.csv")
+    parts = ["<h3>Dense prediction</h3>", _paragraphs(caption)]
+    for protocol, title in (("best_val", "best-validation epoch"), ("final", "final epoch")):
+        rows = summary[summary["protocol"] == protocol].drop(columns="protocol")
+        table = _shown_table(rows, table_id=f"dense-{protocol}")
+        if protocol == "best_val":
+            parts += [f"<p>Test metrics at the {title}:</p>", table]
+        else:
+            parts.append(f"<details><summary>At the {title}</summary>{table}</details>")
+    published = read_optional_csv(Path(dense_tables) / "dense_published.csv")
+    if published is not None:
+        parts += ["<p>Published vs measured:</p>", _shown_table(published, "dense-published")]
+    return parts
 
 
 def _kind(path: Path) -> str:

@@ -70,11 +70,7 @@ class TrainingLoop:
     def start(self, config: TrainConfig, dataset: Any = None) -> Any:
         """Validate ``config``, pick the device, seed the global random streams, and return
         ``dataset`` or, when None, the configured dataset loaded."""
-        self.config = check_method(config.validate())
-        self.device = resolve_device(config.device)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
-        seed_everything(config.seed)
+        self.begin(check_method(config.validate()))
         if dataset is not None:
             return dataset
         return load(
@@ -83,6 +79,14 @@ class TrainingLoop:
             val_fraction=config.val_fraction,
             seed=config.seed,
         )
+
+    def begin(self, config: Any) -> None:
+        """Take the validated ``config``, pick the device and seed the global random streams."""
+        self.config = config
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
+        seed_everything(config.seed)
 
     # --- tasks ------------------------------------------------------------------------------------
 
@@ -120,6 +124,12 @@ class TrainingLoop:
     def extra_metrics(self, best: dict[str, Any]) -> dict[str, Any]:
         """Entries of ``metrics.json`` beyond the shared ones (``best``: the selected epoch)."""
         return {}
+
+    def selected_metrics(self, best: dict[str, Any]) -> dict[str, float]:
+        """The test metrics of ``metrics.json`` at the selected epoch ``best``: each metric of the
+        primary tasks as ``test_<metric>_at_best_val``."""
+        metrics = self.tasks[self.primary[0]].metrics
+        return {f"test_{m.name}_at_best_val": best[f"test_{m.name}"] for m in metrics}
 
     def saved_model(self) -> dict[str, Any]:
         """What ``model.pt`` holds: the network's and the weighting's state."""
@@ -354,9 +364,8 @@ class TrainingLoop:
         last = self.history[-LAST_EPOCHS_AVERAGED:]
         final = self.history[-1]
         score = self.selection.name
-        metrics = self.tasks[self.primary[0]].metrics
         return {
-            **{f"test_{m.name}_at_best_val": best[f"test_{m.name}"] for m in metrics},
+            **self.selected_metrics(best),
             "best_epoch": best["epoch"],
             f"val_{score}_best": best[f"val_{score}"],
             f"test_{score}_final": final[f"test_{score}"],

@@ -40,15 +40,21 @@ def create_weighting(config: TrainConfig, tasks: Sequence[Task]) -> Weighting:
 
 def create_optimizer(
     model: torch.nn.Module, task_weighting: Weighting, config: TrainConfig
-) -> torch.optim.SGD:
-    """SGD with the config's lr, momentum and weight decay on the model's parameters, plus the
-    weighting's learnable weights (Uncertainty) without weight decay."""
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-    )
+) -> torch.optim.Optimizer:
+    """SGD with the config's lr, momentum and weight decay on the model's parameters (Adam with
+    its lr and weight decay when the config has ``optimizer: adam``), plus the weighting's
+    learnable weights (Uncertainty) without weight decay."""
+    if getattr(config, "optimizer", "sgd") == "adam":
+        optimizer: torch.optim.Optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
     if task_weighting.parameters():
         optimizer.add_param_group({"params": task_weighting.parameters(), "weight_decay": 0})
     return optimizer

@@ -2,6 +2,7 @@ import json
 import os
 import shlex
 
+from auxbench.experiment.dense_grid import check_published, dense_points
 from auxbench.experiment.grid import (
     NO_LAMBDA,
     grid_points,
@@ -20,6 +21,8 @@ wildcard_constraints:
     lam="[^/]+",
     seed="[0-9]+",
     env="[^/]+",
+    architecture="[^/]+",
+    setting="[^/]+",
 
 
 PREPARED = config["prepared"]
@@ -126,11 +129,32 @@ def rltrack_settings(wildcards):
     return set_flags(RLTRACK.get("settings", {}))
 
 
+# The dense-prediction grid (config key `dense`; workflow/rules/dense.smk).
+DENSE = config.get("dense")
+if DENSE:
+    check_published(DENSE)  # a clear error for a published figure of no run, before any job
+DENSE_RUNS = (
+    [point.directory(RESULTS) for point in dense_points(DENSE)] if DENSE else []
+)
+
+
+def dense_settings(wildcards):
+    """The `dense.train` mapping (and the data root) as ``--set`` flags."""
+    settings = dict(DENSE.get("train", {}))
+    if config.get("data_root"):
+        settings["data_root"] = config["data_root"]
+    return set_flags(settings)
+
+
 # The results folders of the optional config sections. DVC versions every one of them (dvc.yaml),
 # so the workflow always writes them: for a section the config lacks, a folder holds only the
 # marker NOT_CONFIGURED, which says so.
 NOT_CONFIGURED = "NOT-CONFIGURED.txt"
-SECTION_FOLDERS = {"rltrack": ["rltrack", "figures-rltrack"], "bench": ["bench"]}
+SECTION_FOLDERS = {
+    "rltrack": ["rltrack", "figures-rltrack"],
+    "bench": ["bench"],
+    "dense": ["dense", "figures-dense"],
+}
 UNCONFIGURED_FOLDERS = {
     folder: section
     for section, folders in SECTION_FOLDERS.items()

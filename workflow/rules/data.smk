@@ -13,4 +13,7 @@ rule prepare_data:
 
 rule data:
     input:
-        expand(f"{PREPARED}/{{dataset}}.json", dataset=config["datasets"]),
+        expand(
+            f"{PREPARED}/{{dataset}}.json",
+            dataset=config["datasets"] + (DENSE["datasets"] if DENSE else []),
+        ),

@@ -86,6 +86,11 @@ rule report:
             if RLTRACK
             else []
         ),
+        dense=(
+            [rules.dense_aggregate.output.summary, rules.dense_aggregate.output.figures]
+            if DENSE
+            else []
+        ),
     output:
         f"{RESULTS}/report/index.html",
     log:
@@ -101,7 +106,12 @@ rule report:
             if RLTRACK
             else ""
         ),
+        dense=lambda wildcards, input: (
+            f"--dense-tables $(dirname {input.dense[0]}) --figures {input.dense[1]}"
+            if DENSE
+            else ""
+        ),
     shell:
         "auxbench report --tables $(dirname {input.tables}) --figures {input.figures}"
-        " {params.rltrack} {params.bench} --config {input.config} --captions workflow/report"
+        " {params.rltrack} {params.dense} {params.bench} --config {input.config} --captions workflow/report"
         " --out {output} > {log} 2>&1"

@@ -105,3 +105,29 @@ def test_delta_mtl_conventions_by_hand():
         delta_mtl_dense(metrics, baselines, lower, "autolambda")
     with pytest.raises(ValueError, match="no single-task baseline for seg/miou"):
         delta_mtl_dense(metrics, {**baselines, "seg": {"pixel_acc": 60.0}}, lower, "libmtl")
+
+
+def test_auto_lambda_table1_split_equal_row_from_its_numbers_and_the_published_baselines():
+    # NYUv2 single-task: 43.37 mIoU, 0.5224 depth abs. err, 22.40° mean angle; Split multi-task
+    # Equal: 44.64, 0.4332, 24.48 -> +3.57% (one metric per task: all three conventions agree)
+    baselines = {
+        "semantic": {"miou": 0.4337},
+        "depth": {"abs_err": 0.5224},
+        "normal": {"mean_angle": 22.40},
+    }
+    equal = {
+        "semantic": {"miou": 0.4464},
+        "depth": {"abs_err": 0.4332},
+        "normal": {"mean_angle": 24.48},
+    }
+    lower = {"miou": False, "abs_err": True, "mean_angle": True}
+    metric = {"semantic": "miou", "depth": "abs_err", "normal": "mean_angle"}
+    for convention in ("autolambda", "libmtl", "nashmtl"):
+        assert round(delta_mtl_dense(equal, baselines, lower, convention, metric), 2) == 3.57
+    # and Auto-λ's own Split multi-task row: 47.17, 0.4097, 23.68 -> +8.21%
+    auto = {
+        "semantic": {"miou": 0.4717},
+        "depth": {"abs_err": 0.4097},
+        "normal": {"mean_angle": 23.68},
+    }
+    assert round(delta_mtl_dense(auto, baselines, lower, "autolambda", metric), 2) == 8.21

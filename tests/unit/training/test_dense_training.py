@@ -1,0 +1,155 @@
+"""The dense trainer on a tiny in-memory dataset: columns, modes, the noise task, model
+selection, look-ahead from a second pass, clear errors, and exact resumption after a crash."""
+
+import json
+
+import pytest
+import torch
+
+from auxbench.config import make_dense_config
+from auxbench.data.dense import DenseDataset, DenseSplit, DenseTaskSpec
+from auxbench.foundations.errors import ConfigError
+from auxbench.training.checkpoint import CHECKPOINT_NAME
+from auxbench.training.dense import DenseTrainer
+
+TIMING = {"epoch_time_s", "wall_time_s"}
+
+
+def _split(count, seed):
+    g = torch.Generator().manual_seed(seed)
+    height, width = 12, 16
+    depth = 1 + torch.rand(count, 1, height, width, generator=g)
+    semantic = (depth[:, 0] > 1.5).long()
+    semantic[:, 0, 0] = -1
+    normal = torch.nn.functional.normalize(torch.randn(count, 3, height, width, generator=g), dim=1)
+    images = torch.cat([depth - 1, (semantic.unsqueeze(1) + 1).float() / 2, normal[:, :1]], 1)
+    return DenseSplit(images.clamp(0, 1), {"semantic": semantic, "depth": depth, "normal": normal})
+
+
+@pytest.fixture(scope="module")
+def data():
+    tasks = (
+        DenseTaskSpec("semantic", "segmentation", 2),
+        DenseTaskSpec("depth", "depth"),
+        DenseTaskSpec("normal", "normal"),
+    )
+    return DenseDataset("tiny", tasks, _split(40, 0), _split(12, 1), "in memory")
+
+
+def config(**overrides):
+    values = {
+        "dataset": "scenes",
+        "epochs": 3,
+        "batch_size": 8,
+        "eval_batch_size": 16,
+        "lr": 0.05,
+        "device": "cpu",
+        "width": 0.5,
+    }
+    values.update(overrides)
+    return make_dense_config(values, source="test")
+
+
+def test_a_multi_task_epoch_writes_every_tasks_metrics(data, tmp_path, one_thread):
+    trainer = DenseTrainer(config(epochs=2, weighting="dwa"), data)
+    metrics = trainer.fit(tmp_path)
+    row = trainer.history[-1]
+    for split in ("val", "test"):
+        for column in (
+            "miou_semantic",
+            "pixel_acc_semantic",
+            "abs_err_depth",
+            "rel_err_depth",
+            "mean_angle_normal",
+            "median_angle_normal",
+            "within_11.25_normal",
+        ):
+            assert f"{split}_{column}" in row
+    assert trainer.history[0]["val_score"] == 0.0  # the first epoch is the reference
+    assert {"weight_semantic", "weight_depth", "weight_normal", "train_loss_depth"} <= set(row)
+    assert metrics["n_train"] == 36 and metrics["n_val"] == 4 and metrics["n_test"] == 12
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["tasks"]["depth"] == {"kind": "depth", "primary": True, "metric": "abs_err"}
+    assert on_disk["lower_is_better"]["abs_err"] is True
+    assert on_disk["lower_is_better"]["miou"] is False
+    best = trainer.history[metrics["best_epoch"] - 1]
+    assert metrics["test_miou_semantic_at_best_val"] == best["test_miou_semantic"]
+    assert metrics["test_miou_semantic_final"] == row["test_miou_semantic"]
+
+
+def test_one_primary_task_selects_on_its_own_metric_and_noise_is_auxiliary(data, one_thread):
+    trainer = DenseTrainer(config(primary_tasks=["depth"], noise_task=True, epochs=3), data)
+    assert [t.name for t in trainer.tasks] == ["semantic", "depth", "normal", "noise"]
+    assert [t.primary for t in trainer.tasks] == [False, True, False, False]
+    assert trainer.train_split.targets["noise"].shape == (36, 1, 12, 16)
+    trainer.fit()
+    errors = [row["val_abs_err_depth"] for row in trainer.history]
+    assert trainer.best()["epoch"] == 1 + errors.index(min(errors))
+    # the auxiliary tasks are scored too, the noise task is not
+    assert "val_miou_semantic" in trainer.history[0]
+    assert not any("noise" in key and key.startswith("val_") for key in trainer.history[0])
+
+
+def test_single_task_runs_train_one_head(data, one_thread):
+    trainer = DenseTrainer(config(tasks=["normal"], epochs=1), data)
+    assert list(trainer.model(trainer.test_split.images[:2])) == ["normal"]
+    trainer.fit()
+    assert "val_mean_angle_normal" in trainer.history[0]
+
+
+def test_unknown_task_names_are_one_line_errors(data):
+    with pytest.raises(ConfigError, match="tasks: unknown task\\(s\\) 'flow'; dataset 'tiny' has"):
+        DenseTrainer(config(tasks=["flow"]), data)
+    with pytest.raises(ConfigError, match="primary_tasks: unknown task\\(s\\) 'normal'"):
+        DenseTrainer(config(tasks=["depth"], primary_tasks=["normal"]), data)
+
+
+def test_look_ahead_meta_batches_come_from_their_own_pass(data, one_thread):
+    trainer = DenseTrainer(config(weighting="autolambda", noise_task=True, epochs=1), data)
+    before = trainer.shuffle_generator.get_state()
+    meta = trainer._meta_batches()
+    first = next(meta)
+    assert torch.equal(trainer.shuffle_generator.get_state(), before)
+    assert len(first.index) == 8 and "noise" in first.targets
+    trainer.fit()
+    assert trainer.history[0]["weight_noise"] != pytest.approx(0.1, abs=0.0)  # it learned
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after(epoch):
+    def fault(out_dir, finished):
+        if finished == epoch:
+            raise Crash
+
+    return fault
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"weighting": "uncertainty"},
+        {"weighting": "autolambda", "noise_task": True, "gradient": "pcgrad"},
+        {"architecture": "mtan", "weighting": "dwa"},
+    ],
+    ids=["uncertainty", "autolambda+pcgrad", "mtan-dwa"],
+)
+def test_a_crashed_dense_run_resumes_to_the_same_result(
+    data, tmp_path, monkeypatch, overrides, one_thread
+):
+    straight = DenseTrainer(config(**overrides), data)
+    expected = straight.fit(tmp_path / "straight")
+    monkeypatch.setattr("auxbench.training.loop.inject_fault", crash_after(2))
+    with pytest.raises(Crash):
+        DenseTrainer(config(**overrides), data).fit(tmp_path / "resumed")
+    assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
+    resumed = DenseTrainer(config(**overrides), data)
+    metrics = resumed.fit(tmp_path / "resumed")
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+    assert strip(resumed.history) == strip(straight.history)
+    for key in set(expected) - TIMING:
+        assert metrics[key] == expected[key], key
+    for a, b in zip(resumed.model.parameters(), straight.model.parameters(), strict=True):
+        assert torch.equal(a, b)
