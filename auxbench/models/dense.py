@@ -53,9 +53,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
-from torchvision.models.segmentation.deeplabv3 import ASPP
 
 DENSE_ARCHITECTURES = ("split", "mtan")
 DENSE_BACKBONES = ("small", "resnet50", "segnet")
@@ -192,6 +190,10 @@ class ResNet50Backbone(nn.Module):
 
     def __init__(self, in_channels: int, width: float = 1.0):
         super().__init__()
+        # torchvision takes ~0.9 s to import and every auxbench command imports this module
+        # (through the config's choices), so it is imported where a ResNet-50 is built
+        import torchvision
+
         resnet = torchvision.models.resnet50(
             weights=None,
             replace_stride_with_dilation=[False, True, True],
@@ -216,6 +218,8 @@ class ResNet50Backbone(nn.Module):
 
     def head(self, outputs: int) -> nn.Module:
         """A DeepLabv3 head (ASPP, conv3x3-BN-ReLU, conv1x1 classifier) on the last layer."""
+        from torchvision.models.segmentation.deeplabv3 import ASPP  # see __init__
+
         channels = self.head_channels
         return nn.Sequential(
             ASPP(self.stage_channels[-1], ASPP_RATES, channels),
