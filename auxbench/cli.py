@@ -213,6 +213,16 @@ def _parser() -> argparse.ArgumentParser:
         "--width", default="1", help="a factor on the main network's channel widths (default: 1)"
     )
     bench.add_argument(
+        "--dense",
+        metavar="DATASET",
+        help="dense prediction on this dense dataset (scenes, nyuv2, ...): --methods are "
+        "weightings (fixed,dwa,autolambda+pcgrad), --model the backbone (small, resnet50, segnet)",
+    )
+    bench.add_argument(
+        "--architectures", default="split,mtan", help="with --dense: split, mtan or both"
+    )
+    bench.add_argument("--batch-size", type=int, help="with --dense: the batch size (default 4)")
+    bench.add_argument(
         "--paper-dir",
         type=Path,
         default=Path("config/paper"),
@@ -442,6 +452,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise ConfigError(f"bench: --max-seconds must be > 0, got {args.max_seconds:g}")
     width = _width(args.width, "--width")
+    if args.dense:
+        return _bench_dense(args, width)
     if args.variants:
         return _bench_variants(args, width)
     model = args.model or "small"
@@ -466,6 +478,30 @@ def _bench(args: argparse.Namespace) -> int:
         print(bench.format_scaling(rows))
         if args.out:
             bench.write_rows(args.out / "scaling", rows)
+    return 0
+
+
+def _bench_dense(args: argparse.Namespace, width: float) -> int:
+    """`auxbench bench --dense DATASET`: the dense rows of the cost benchmark."""
+    from auxbench.experiment import bench
+    from auxbench.experiment.dense_bench import dense_costs, format_dense_costs
+
+    settings: dict[str, Any] = {"backbone": args.model or "small", "width": width}
+    settings.update(device=args.device, data_root=args.data_root)
+    if args.batch_size is not None:
+        settings["batch_size"] = args.batch_size
+    weightings = _names(args.methods) if args.methods else ["fixed", "autolambda"]
+    rows = dense_costs(
+        args.dense,
+        _names(args.architectures),
+        weightings,
+        args.steps,
+        args.repeats,
+        settings=settings,
+    )
+    print(format_dense_costs(rows))
+    if args.out:
+        bench.write_rows(args.out / "dense_costs", rows)
     return 0
 
 
