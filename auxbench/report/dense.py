@@ -313,7 +313,7 @@ def _deltas(runs: pd.DataFrame) -> Figure | None:
         hue="weighting",
         hue_order=weightings,
         dodge=True,
-        color="0.3",
+        palette=dict.fromkeys(weightings, "0.3"),
         size=3,
         legend=False,
         ax=ax,

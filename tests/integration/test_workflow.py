@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from auxbench.experiment.dense_grid import dense_points
 from auxbench.methods import METHODS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,12 +80,14 @@ def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
     dry = run([BIN / "snakemake", "-n", "-p", "--configfile", config, "--config", *elsewhere])
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.MULTILINE))
     assert int(counts["train"]) == expected_training_jobs(REPO / config)
-    assert int(counts["prepare_data"]) == len(
-        yaml.safe_load((REPO / config).read_text())["datasets"]
-    )
+    grid = yaml.safe_load((REPO / config).read_text())
+    dense = grid.get("dense")
+    dense_datasets = set(dense["datasets"]) - set(grid["datasets"]) if dense else set()
+    assert int(counts["prepare_data"]) == len(grid["datasets"]) + len(dense_datasets)
+    assert int(counts.get("dense_train", 0)) == (len(dense_points(dense)) if dense else 0)
+    assert int(counts.get("dense_aggregate", 0)) == ("--dense-tables" in dry.stdout) == bool(dense)
     for rule in ("aggregate", "plots", "report"):
         assert int(counts[rule]) == 1
-    grid = yaml.safe_load((REPO / config).read_text())
     rltrack = grid.get("rltrack")
     expected_rltrack = (
         len(rltrack["envs"]) * len(rltrack["methods"]) * len(rltrack["seeds"]) if rltrack else 0
@@ -97,7 +100,7 @@ def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
     )
     assert int(counts.get("bench", 0)) == ("--bench " in dry.stdout) == ("bench" in grid)
     # the folders DVC versions of each absent section get a marker instead
-    markers = (0 if rltrack else 2) + (0 if "bench" in grid else 1)
+    markers = (0 if rltrack else 2) + (0 if "bench" in grid else 1) + (0 if dense else 2)
     assert int(counts.get("not_configured", 0)) == markers
     # A config given with --configfile replaces the embedded default instead of merging into it.
     settings = yaml.safe_load((REPO / config).read_text())["train"]
@@ -131,7 +134,7 @@ def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
     assert 'id="summary"' in html and "data:image/png;base64," in html
     assert "<h2>Cost</h2>" in html and "vs_minimum" in html
     assert not (results / "bench" / MARKER).exists()
-    for folder in ("rltrack", "figures-rltrack"):  # no `rltrack` section
+    for folder in ("rltrack", "figures-rltrack", "dense", "figures-dense"):  # no such sections
         assert [path.name for path in (results / folder).iterdir()] == [MARKER]
     assert (project / "data" / "prepared" / "synthetic.json").is_file()
     run([BIN / "snakemake", "--cores", "1", "--report", "snakemake-report.zip"], cwd=project)

@@ -132,7 +132,9 @@ def rltrack_settings(wildcards):
 # The dense-prediction grid (config key `dense`; workflow/rules/dense.smk).
 DENSE = config.get("dense")
 if DENSE:
-    check_published(DENSE)  # a clear error for a published figure of no run, before any job
+    check_published(
+        DENSE
+    )  # a clear error for a published figure of no run, before any job
 DENSE_RUNS = (
     [point.directory(RESULTS) for point in dense_points(DENSE)] if DENSE else []
 )

@@ -87,7 +87,10 @@ rule report:
             else []
         ),
         dense=(
-            [rules.dense_aggregate.output.summary, rules.dense_aggregate.output.figures]
+            [
+                rules.dense_aggregate.output.summary,
+                rules.dense_aggregate.output.figures,
+            ]
             if DENSE
             else []
         ),
