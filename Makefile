@@ -69,3 +69,6 @@ bench-gpu: $(STAMP)
 		--methods single,maxl,maxl-fo,rl-aux,human+noise/weighting=autolambda,mtl/weighting=autolambda \
 		--compile-methods single,maxl-fo --steps 10 --repeats 3 --warmup 1 --max-seconds 420 \
 		--out $(BENCH_GPU_OUT)
+	@$(BIN)/auxbench bench --device cuda --dense nyuv2-shaped --model resnet50 \
+		--architectures split,mtan --methods fixed,autolambda,fixed+pcgrad --batch-size 4 \
+		--steps 10 --repeats 2 --out $(BENCH_GPU_OUT)

@@ -17,8 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from auxbench.data.dataset import DataError
-from auxbench.data.dense import DenseDataset, read_cityscapes, read_cityscapes_npy, read_nyuv2
+from auxbench.data.dense import (
+    DenseDataset,
+    DenseSplit,
+    DenseTaskSpec,
+    read_cityscapes,
+    read_cityscapes_npy,
+    read_nyuv2,
+)
 from auxbench.data.loader import default_root
 from auxbench.data.scenes import SCENE_CLASSES, write_scenes
 
@@ -113,3 +122,35 @@ def load_dense(name: str, root: str | Path | None = None) -> DenseDataset:
             raise DataError(f"{name}: {directory} does not exist; {spec.howto}")
         spec.generate(directory)
     return spec.read(directory)
+
+
+NYUV2_SHAPED = "nyuv2-shaped"
+"""Not a dataset: random tensors of NYUv2's shapes (795 train, 654 test, 288×384, 13 classes), for
+timing the dense networks where NYUv2's files are not (``auxbench bench --dense nyuv2-shaped``)."""
+
+
+def nyuv2_shaped(train: int = 795, test: int = 654, seed: int = 0) -> DenseDataset:
+    """Random images, labels, depth and unit normals of NYUv2's shapes, for cost measurements
+    only (nothing in them can be learned)."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def split(count: int) -> DenseSplit:
+        size = (count, 288, 384)
+        normal = torch.nn.functional.normalize(
+            torch.randn(count, 3, *size[1:], generator=generator), dim=1
+        )
+        return DenseSplit(
+            torch.rand(count, 3, *size[1:], generator=generator),
+            {
+                "semantic": torch.randint(-1, 13, size, generator=generator),
+                "depth": torch.rand(count, 1, *size[1:], generator=generator) * 10,
+                "normal": normal,
+            },
+        )
+
+    tasks = (
+        DenseTaskSpec("semantic", "segmentation", 13),
+        DenseTaskSpec("depth", "depth"),
+        DenseTaskSpec("normal", "normal"),
+    )
+    return DenseDataset(NYUV2_SHAPED, tasks, split(train), split(test), "random, NYUv2's shapes")

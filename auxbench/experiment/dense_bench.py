@@ -12,6 +12,7 @@ no evaluation).
 from __future__ import annotations
 
 import copy
+import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -19,11 +20,16 @@ from typing import Any
 import torch
 
 from auxbench.config import make_dense_config
-from auxbench.data.dense_sets import load_dense
+from auxbench.data.dense_sets import NYUV2_SHAPED, load_dense, nyuv2_shaped
 from auxbench.experiment.bench import peak_memory_mib, wall_time
 from auxbench.experiment.dense_grid import BASELINE_WEIGHTING, dataset_tasks, setting_values
 from auxbench.experiment.grid import split_weighting
+from auxbench.foundations.errors import ConfigError
 from auxbench.training.dense import DenseTrainer
+from auxbench.training.streams import resolve_device
+
+PAPER_EPOCHS = 200  # Auto-λ's dense protocol (appendix A)
+NYUV2_TRAIN = 795
 
 
 def dense_pass_times(trainer: DenseTrainer, repeats: int = 5) -> dict[str, float]:
@@ -69,10 +75,28 @@ def dense_costs(
     step time, the ratio to ``fixed`` on the same architecture, the minimum per step in passes
     and seconds and the ratio to it, peak memory of an epoch, parameters. ``setting`` is a dense
     grid setting (default: every task primary plus the noise task), ``settings`` further
-    ``DenseConfig`` keys (backbone, width, batch_size, device, ...)."""
-    base = {"dataset": dataset, "epochs": 1, **(settings or {})}
-    base.update(setting_values(setting, dataset_tasks(dataset)))
-    data = load_dense(dataset, base.get("data_root"))
+    ``DenseConfig`` keys (backbone, width, batch_size, device, ...). ``paper_hours``: one run of
+    the paper protocol (``PAPER_EPOCHS`` epochs over the dataset's training images less the 10%
+    validation hold-out) at the measured step time, training only. ``nyuv2-shaped`` times random
+    tensors of NYUv2's shapes (``auxbench.data.dense_sets.nyuv2_shaped``)."""
+    device = (settings or {}).get("device") or "auto"
+    if resolve_device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "bench --dense: --device cuda needs a CUDA GPU, and torch sees none; on the CPU: "
+            f"auxbench bench --dense {dataset} --device cpu --width 0.25 --steps 2 --repeats 1"
+        )
+    shaped = dataset == NYUV2_SHAPED
+    base = {"dataset": "nyuv2" if shaped else dataset, "epochs": 1, **(settings or {})}
+    base.update(setting_values(setting, dataset_tasks(base["dataset"])))
+    batch = int(base.get("batch_size", 4))
+    # random NYUv2-shaped tensors: as many training images as the timed epochs use (after the
+    # validation hold-out), the paper projection at NYUv2's 795
+    data = (
+        nyuv2_shaped(train=math.ceil(steps * batch / 0.9) + 1, test=2)
+        if shaped
+        else load_dense(dataset, base.get("data_root"))
+    )
+    protocol_train = NYUV2_TRAIN if shaped else len(data.train)
     specs = [BASELINE_WEIGHTING, *(w for w in dict.fromkeys(weightings) if w != BASELINE_WEIGHTING)]
     trainers: dict[tuple[str, str], DenseTrainer] = {}
     for architecture in architectures:
@@ -96,6 +120,7 @@ def dense_costs(
         config = trainer.config
         epoch_time = statistics.median(times[architecture, spec])
         steps_run = -(-len(trainer.train_split) // config.batch_size)
+        paper_steps = PAPER_EPOCHS * math.ceil(round(0.9 * protocol_train) / config.batch_size)
         minimum = trainer.weighting.minimum_passes()
         minimum_time = minimum.seconds(dense_pass_times(trainer))
         rows.append(
@@ -111,6 +136,7 @@ def dense_costs(
                 "minimum_step_s": minimum_time,
                 "vs_minimum": epoch_time / steps_run / minimum_time,
                 "peak_memory_mib": peak_memory_mib(trainer.device, trainer.train_epoch),
+                "paper_hours": epoch_time / steps_run * paper_steps / 3600,
                 "setting": (
                     f"dataset={dataset} setting={setting} backbone={config.backbone} "
                     f"width={config.width} batch={config.batch_size} device={trainer.device} "
@@ -127,13 +153,13 @@ def format_dense_costs(rows: list[dict[str, Any]]) -> str:
         rows[0]["setting"],
         (
             f"{'architecture':<12} {'weighting':<22} {'step':>10} {'vs fixed':>8} "
-            f"{'vs minimum':>10} {'peak MiB':>8} {'params':>11}  minimum per step"
+            f"{'vs minimum':>10} {'peak MiB':>8} {'params':>11} {'paper h':>8}  minimum per step"
         ),
     ]
     for row in rows:
         lines.append(
             f"{row['architecture']:<12} {row['weighting']:<22} {row['step_s'] * 1e3:>7.1f} ms "
             f"{row['vs_fixed']:>7.2f}x {row['vs_minimum']:>9.2f}x {row['peak_memory_mib']:>8.1f} "
-            f"{row['parameters']:>11,}  {row['minimum_passes']}"
+            f"{row['parameters']:>11,} {row['paper_hours']:>8.1f}  {row['minimum_passes']}"
         )
     return "\n".join(lines)

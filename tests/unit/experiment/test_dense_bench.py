@@ -3,6 +3,9 @@ on the same architecture and against its minimum, through the CLI on the embedde
 
 import csv
 
+import pytest
+import torch
+
 from auxbench.cli import main
 
 
@@ -53,3 +56,39 @@ def test_dense_costs_rows_through_the_command_line(tmp_path, capsys, monkeypatch
     split = next(row for row in rows if row["architecture"] == "split")
     assert int(mtan["parameters"]) > int(split["parameters"])
     assert "vs fixed" in capsys.readouterr().out
+
+
+def test_nyuv2_shaped_rows_project_the_paper_protocol(capsys, one_thread):
+    code = main(
+        [
+            "bench",
+            "--dense",
+            "nyuv2-shaped",
+            "--architectures",
+            "split",
+            "--methods",
+            "fixed",
+            "--width",
+            "0.125",
+            "--batch-size",
+            "2",
+            "--steps",
+            "1",
+            "--repeats",
+            "1",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    line = next(row for row in out.splitlines() if row.startswith("split"))
+    # 200 epochs of ceil(716 / 2) = 358 steps at the measured step time
+    step_ms, hours = float(line.split()[2]), float(line.split()[-6])
+    assert hours == pytest.approx(step_ms / 1000 * 200 * 358 / 3600, rel=0.06)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_dense_bench_without_cuda_names_the_cpu_command(capsys):
+    assert main(["bench", "--dense", "scenes", "--device", "cuda"]) == 2
+    assert "--device cpu" in capsys.readouterr().err
