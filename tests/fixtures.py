@@ -176,3 +176,28 @@ def synthetic_config(**overrides) -> TrainConfig:
         "seed": 0,
     }
     return TrainConfig(**{**values, **overrides})
+
+
+# --- crashing and resuming a run -------------------------------------------------------------
+
+TIMING_KEYS = {"epoch_time_s", "wall_time_s"}
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    """History rows without their wall-time columns (which a resumed run cannot reproduce)."""
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
+
+
+class Crash(Exception):
+    """Stands for the process dying right after a checkpoint."""
+
+
+def crash_after(epoch: int):
+    """An ``inject_fault`` stand-in (monkeypatch ``auxbench.training.loop.inject_fault``) that
+    raises ``Crash`` once epoch ``epoch``'s checkpoint is written."""
+
+    def fault(out_dir, finished):
+        if finished == epoch:
+            raise Crash
+
+    return fault

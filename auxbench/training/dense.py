@@ -103,12 +103,7 @@ class DenseTrainer(TrainingLoop):
         self.weighting = create_weighting(config, self.tasks)
         self.optimizer = create_optimizer(self.model, self.weighting, config)
         self.scheduler = create_scheduler(self.optimizer, config)
-        self.shuffle_generator = torch.Generator().manual_seed(config.seed)
-        self.augment_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        self.meta_shuffle_generator = torch.Generator().manual_seed(config.seed + 6)
-        self.meta_augment_generator = torch.Generator(device=self.device).manual_seed(
-            config.seed + 7
-        )
+        self.seed_batch_streams()
         self.history: list[dict[str, Any]] = []
 
     # --- tasks and data ---------------------------------------------------------------------------
@@ -321,9 +316,4 @@ class DenseTrainer(TrainingLoop):
     # --- checkpoints ------------------------------------------------------------------------------
 
     def generators(self) -> dict[str, torch.Generator]:
-        return {
-            "shuffle": self.shuffle_generator,
-            "augment": self.augment_generator,
-            "meta_shuffle": self.meta_shuffle_generator,
-            "meta_augment": self.meta_augment_generator,
-        }
+        return self.batch_stream_generators()

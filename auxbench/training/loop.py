@@ -319,6 +319,25 @@ class TrainingLoop:
 
     # --- checkpoints ------------------------------------------------------------------------------
 
+    def seed_batch_streams(self) -> None:
+        """The random streams of the training batches and of the look-ahead's meta batches, each
+        a shuffle on the CPU and an augmentation on the device, seeded from the run's seed (seed,
+        +1, +6, +7: runs with one seed draw the same batches, whatever the method)."""
+        seed = self.config.seed
+        self.shuffle_generator = torch.Generator().manual_seed(seed)
+        self.augment_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.meta_shuffle_generator = torch.Generator().manual_seed(seed + 6)
+        self.meta_augment_generator = torch.Generator(device=self.device).manual_seed(seed + 7)
+
+    def batch_stream_generators(self) -> dict[str, torch.Generator]:
+        """The streams of ``seed_batch_streams`` by name, for ``generators``."""
+        return {
+            "shuffle": self.shuffle_generator,
+            "augment": self.augment_generator,
+            "meta_shuffle": self.meta_shuffle_generator,
+            "meta_augment": self.meta_augment_generator,
+        }
+
     def generators(self) -> dict[str, torch.Generator]:
         """The trainer's own random streams, saved in checkpoints (none by default)."""
         return {}

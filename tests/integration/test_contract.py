@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from fixtures import synthetic_config
+from fixtures import TIMING_KEYS, Crash, crash_after, synthetic_config, without_timing
 
 from auxbench.data import make_synthetic
 from auxbench.methods import METHODS
@@ -17,7 +17,6 @@ from auxbench.weighting import GRADIENTS, WEIGHTINGS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TIMING_KEYS = {"epoch_time_s", "wall_time_s"}
 
 # One case per plug-in: each method with fixed weights (λ = 0.5), each weighting and each
 # gradient method (with DWA) on the primary + human auxiliary + noise tasks.
@@ -48,14 +47,6 @@ def synthetic():
 def config(case, **overrides):
     values = {"width": 0.25, "epochs": 2, "batch_size": 30, "method_params": RL_SETTINGS}
     return synthetic_config(**{**values, **CASES[case], **overrides})
-
-
-class Crash(Exception):
-    """Stands for the process dying right after a checkpoint."""
-
-
-def without_timing(rows):
-    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
 
 
 def tensors_equal(a, b):
@@ -110,11 +101,7 @@ def test_a_crash_after_an_epoch_resumes_to_the_uninterrupted_result(
     straight = Trainer(config(case), synthetic)
     expected = straight.fit(tmp_path / "straight")
 
-    def crash(out_dir, epoch):
-        if epoch == 1:
-            raise Crash
-
-    monkeypatch.setattr("auxbench.training.loop.inject_fault", crash)
+    monkeypatch.setattr("auxbench.training.loop.inject_fault", crash_after(1))
     with pytest.raises(Crash):
         Trainer(config(case), synthetic).fit(tmp_path / "resumed")
     assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()

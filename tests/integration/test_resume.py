@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from fixtures import synthetic_config
+from fixtures import TIMING_KEYS, Crash, crash_after, synthetic_config, without_timing
 
 from auxbench.data import make_synthetic
 from auxbench.foundations.errors import ConfigError
@@ -25,7 +25,6 @@ from auxbench.training.checkpoint import CHECKPOINT_NAME, PREEMPTED_EXIT_CODE, N
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 BIN = Path(sys.executable).parent
-TIMING_KEYS = {"epoch_time_s", "wall_time_s"}
 
 
 @pytest.fixture(scope="module")
@@ -36,22 +35,6 @@ def synthetic():
 def config(**overrides):
     values = {"method": "human", "width": 0.25, "epochs": 3, "batch_size": 30}
     return synthetic_config(**{**values, **overrides})
-
-
-def without_timing(rows):
-    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
-
-
-class Crash(Exception):
-    """Stands for the process dying right after a checkpoint."""
-
-
-def crash_after(epoch):
-    def fault(out_dir, finished):
-        if finished == epoch:
-            raise Crash
-
-    return fault
 
 
 @pytest.mark.parametrize(

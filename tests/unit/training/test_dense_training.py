@@ -5,14 +5,13 @@ import json
 
 import pytest
 import torch
+from fixtures import TIMING_KEYS, Crash, crash_after, without_timing
 
 from auxbench.config import make_dense_config
 from auxbench.data.dense import DenseDataset, DenseSplit, DenseTaskSpec
 from auxbench.foundations.errors import ConfigError
 from auxbench.training.checkpoint import CHECKPOINT_NAME
 from auxbench.training.dense import DenseTrainer
-
-TIMING = {"epoch_time_s", "wall_time_s"}
 
 
 def _split(count, seed):
@@ -115,18 +114,6 @@ def test_look_ahead_meta_batches_come_from_their_own_pass(data, one_thread):
     assert trainer.history[0]["weight_noise"] != pytest.approx(0.1, abs=0.0)  # it learned
 
 
-class Crash(Exception):
-    pass
-
-
-def crash_after(epoch):
-    def fault(out_dir, finished):
-        if finished == epoch:
-            raise Crash
-
-    return fault
-
-
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -147,9 +134,8 @@ def test_a_crashed_dense_run_resumes_to_the_same_result(
     assert (tmp_path / "resumed" / CHECKPOINT_NAME).is_file()
     resumed = DenseTrainer(config(**overrides), data)
     metrics = resumed.fit(tmp_path / "resumed")
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
-    assert strip(resumed.history) == strip(straight.history)
-    for key in set(expected) - TIMING:
+    assert without_timing(resumed.history) == without_timing(straight.history)
+    for key in set(expected) - TIMING_KEYS:
         assert metrics[key] == expected[key], key
     for a, b in zip(resumed.model.parameters(), straight.model.parameters(), strict=True):
         assert torch.equal(a, b)
