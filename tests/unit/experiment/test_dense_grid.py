@@ -1,12 +1,15 @@
 """The dense grid: settings' task choices, the single-task baselines per architecture, the
 weightings mapping, and clear errors for unknown names."""
 
+from pathlib import Path
+
 import pytest
 
 from auxbench.experiment.dense_grid import dense_points, setting_name, setting_values
 from auxbench.foundations.errors import ConfigError
 
 TASKS = ("semantic", "depth", "normal")
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_settings_map_to_tasks_primary_tasks_and_noise():
@@ -62,7 +65,7 @@ def test_the_paper_configs_published_figures_name_runs_of_their_grids():
     from auxbench.experiment.dense_grid import check_published
 
     for name in ("auto-lambda-nyuv2", "auto-lambda-cityscapes"):
-        section = read_yaml(f"config/paper/{name}.yaml")["dense"]
+        section = read_yaml(ROOT / "config" / "paper" / f"{name}.yaml")["dense"]
         check_published(section)
         assert len(section["published"]) >= 14
     broken = {**section, "published": [{**section["published"][0], "weighting": "gradnorm"}]}
