@@ -707,7 +707,7 @@ def _dense_section(dense_tables: Path, caption: str) -> list[str]:
     metric, Δ_MTL, vs Equal), the published figures beside the measured ones, and the final
     epoch's summary in ``<details>``."""
     summary = pd.read_csv(Path(dense_tables) / "dense_summary.csv")
-    parts = ["<h3>Dense prediction</h3>", _paragraphs(caption)]
+    parts = [_paragraphs(caption)]
     for protocol, title in (("best_val", "best-validation epoch"), ("final", "final epoch")):
         rows = summary[summary["protocol"] == protocol].drop(columns="protocol")
         table = _shown_table(rows, table_id=f"dense-{protocol}")
