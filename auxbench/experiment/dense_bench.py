@@ -119,7 +119,7 @@ def dense_costs(
     for (architecture, spec), trainer in trainers.items():
         config = trainer.config
         epoch_time = statistics.median(times[architecture, spec])
-        steps_run = -(-len(trainer.train_split) // config.batch_size)
+        steps_run = math.ceil(len(trainer.train_split) / config.batch_size)
         paper_steps = PAPER_EPOCHS * math.ceil(round(0.9 * protocol_train) / config.batch_size)
         minimum = trainer.weighting.minimum_passes()
         minimum_time = minimum.seconds(dense_pass_times(trainer))

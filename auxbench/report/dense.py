@@ -32,6 +32,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from auxbench.experiment.dense_grid import BASELINE_WEIGHTING, SINGLE, setting_name
+from auxbench.experiment.grid import weighting_spec
 from auxbench.foundations import atomic
 from auxbench.foundations.dense_metrics import CONVENTIONS, delta_mtl_dense
 from auxbench.report.plots import new_figure, panel_colours, t_interval
@@ -40,11 +41,6 @@ from auxbench.report.stats import confidence_halfwidth, holm, paired_comparison
 PROTOCOLS = ("best_val", "final")
 SUFFIX = {"best_val": "_at_best_val", "final": "_final"}
 KEYS = ["dataset", "architecture", "setting", "weighting"]
-
-
-def _weighting(config: dict[str, Any]) -> str:
-    gradient = config.get("gradient")
-    return config["weighting"] + (f"+{gradient}" if gradient else "")
 
 
 def read_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -59,7 +55,7 @@ def read_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, dict[st
             "dataset": metrics["dataset"],
             "architecture": metrics["architecture"],
             "setting": setting_name(config, metrics["tasks"]),
-            "weighting": _weighting(config),
+            "weighting": weighting_spec(config),
             "seed": config["seed"],
         }
         known = facts.setdefault(metrics["dataset"], {"metric": {}, "lower_is_better": {}})
