@@ -10,7 +10,11 @@ Methods (the paper's §5.4 baselines and OL-AUX; every method but ``none`` uses 
 - ``gcs``: gradient cosine similarity: an auxiliary gradient joins only when its cosine with the
   A2C gradient is > 0 (``gcs``, raw losses as in Du et al.);
 - ``olaux1``/``olaux5``: OL-AUX with N = 1 and N = 5 on the log auxiliary losses (``olaux``);
-  OL-AUX-1's β is β/5 (§5.6: it updates w five times as often).
+  OL-AUX-1's β is β/5 (§5.6: it updates w five times as often);
+- ``olaux5-ablation``: OL-AUX-5 (Ablation) of §5.6 / Fig. 6: θ trained as by OL-AUX-5, w moved
+  every 5 updates by the one-step rule (Eq. 4) on 5 rollouts' worth of data (the current rollout
+  and the 4 before it, ``AuxA2C``'s module doc), with OL-AUX-5's β (``olaux`` with
+  ``mode: ablation``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from auxbench.foundations.validation import at_least, choice
 from auxbench.rltrack.a2c import AuxA2C, SmallCNN
 from auxbench.rltrack.curves import area_under_curve, steps_to_threshold
 from auxbench.rltrack.envs import ENVS, env_spec, make_pixel_env
-from auxbench.rltrack.tasks import TASKS
+from auxbench.rltrack.tasks import PIXEL_TASKS
 
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "none": ("fixed", {}),
@@ -41,6 +45,7 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gcs": ("gcs", {}),
     "olaux1": ("olaux", {"horizon": 1, "log_losses": "auxiliary"}),
     "olaux5": ("olaux", {"horizon": 5, "log_losses": "auxiliary"}),
+    "olaux5-ablation": ("olaux", {"horizon": 5, "log_losses": "auxiliary", "mode": "ablation"}),
 }
 OPTIMIZERS = ("rmsprop", "adam")
 
@@ -56,7 +61,7 @@ class RLTrackConfig:
     method: str = "olaux5"
     seed: int = 0
     steps: int = 20000
-    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    tasks: list[str] = field(default_factory=lambda: list(PIXEL_TASKS))
     # A2C
     n_envs: int = 16
     n_steps: int = 5
@@ -66,7 +71,7 @@ class RLTrackConfig:
     ent_coef: float = 0.01
     vf_coef: float = 0.25
     max_grad_norm: float = 0.5
-    # OL-AUX's β (OL-AUX-1 uses β/5)
+    # OL-AUX's β (OL-AUX-1 uses β/5; OL-AUX-5 and its ablation β)
     beta: float = 0.01
     # the curve: points, episodes averaged per point, the return threshold (default: the env's)
     curve_points: int = 50
@@ -80,7 +85,7 @@ class RLTrackConfig:
         choice("RL method", self.method, list(METHODS))
         choice("optimizer", self.optimizer, OPTIMIZERS)
         for task in self.tasks:
-            choice("auxiliary task", task, list(TASKS))
+            choice("auxiliary task", task, list(PIXEL_TASKS))
         if self.method != "none" and not self.tasks:
             raise ConfigError(f"method {self.method!r} needs at least one auxiliary task")
         for name in ("seed",):
@@ -110,8 +115,10 @@ def make_rltrack_config(values: dict[str, Any], source: str = "rltrack config") 
 
 
 def olaux_beta(beta: float, horizon: int) -> float:
-    """The β of OL-AUX-N: ``beta`` for the paper's N = 5, scaled by N/5 otherwise (§5.6 runs
-    OL-AUX-1 with β/5 "to make a fair comparison, as it updates w more frequently")."""
+    """The β of OL-AUX-N (and of its ablation, which updates w as often): ``beta`` for the
+    paper's N = 5, scaled by N/5 otherwise (§5.6 runs OL-AUX-1 with β/5 "to make a fair
+    comparison, as it updates w more frequently", and the ablation with "the same learning rate
+    β as OL-AUX-5")."""
     return beta * horizon / 5
 
 
@@ -120,7 +127,7 @@ def build_agent(config: RLTrackConfig) -> AuxA2C:
     spec = env_spec(config.env)
     env = make_vec_env(lambda: make_pixel_env(config.env), n_envs=config.n_envs, seed=config.seed)
     name, params = METHODS[config.method]
-    if name == "olaux":  # §5.6: OL-AUX-1 updates w 5× as often as OL-AUX-5, so its β is β/5
+    if name == "olaux":  # §5.6: OL-AUX-1 updates w 5× as often as OL-AUX-5 (and its ablation)
         params = {**params, "beta": olaux_beta(config.beta, params["horizon"])}
     policy_kwargs = {} if spec.atari else {"features_extractor_class": SmallCNN}
     if config.optimizer == "adam":

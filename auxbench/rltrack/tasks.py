@@ -1,13 +1,17 @@
-"""The auxiliary tasks (OL-AUX's Table 1, those that fit pixel games) and reward prediction.
+"""The auxiliary tasks (OL-AUX's Table 1) and reward prediction, for discrete actions (A2C on
+pixel games) and continuous ones (DDPG + HER on goal environments: ``continuous=True``, where the
+action dimension takes the place of the number of actions).
 
 Each task is a head on the shared encoder's latent z = φ(o) with a loss on one rollout's
 ``Transitions`` (o_t, a_t, r_t, o_{t+1}) from the rollout; its gradient reaches the shared encoder
 through z and its own head only.
 
-- ``forward``: forward dynamics (Agrawal et al. 2016): predict z_{t+1} from z_t and a_t (one-hot);
+- ``forward``: forward dynamics (Agrawal et al. 2016): predict z_{t+1} from z_t and a_t (one-hot,
+  or the continuous action itself);
   the target φ(o_{t+1}) is detached (no gradient through the target, so the encoder cannot
   collapse it to a constant to win). Mean squared error.
-- ``inverse``: inverse dynamics: predict a_t from z_t and z_{t+1}. Cross-entropy.
+- ``inverse``: inverse dynamics: predict a_t from z_t and z_{t+1}. Cross-entropy (discrete) or
+  mean squared error (continuous).
 - ``egomotion``: given a raw and a transformed observation, predict the transformation (Table 1,
   after Agrawal et al. 2015): one of 5 translations (none, up, down, left, right by ``shift``
   pixels, cyclic) applied to o_t. Cross-entropy. The camera of the Atari games and of PixelCatch
@@ -19,7 +23,10 @@ through z and its own head only.
   a_t. Cross-entropy. The rollout buffer's reward includes stable-baselines3's bootstrap γ·V(o_T)
   on time-limit truncations, which can change the sign on those rare steps.
 
-Table 1's optical flow needs ground-truth flow that the emulator does not give; it is left out.
+- ``flow``: optical flow (Table 1, after Fischer et al. 2015): predict the flow from o_t to
+  o_{t+1} (the environment's exact flow, ``Transitions.flow``: (n, 2, h, w), pooled) from z_t and
+  z_{t+1}. Mean squared error. Only for environments that give exact flow (the goal
+  environments' ``flow`` key); the Atari emulator does not, so the A2C track leaves it out.
 Transitions whose o_{t+1} belongs to the next episode (``valid`` false) are left out of the
 dynamics tasks' losses.
 """
@@ -45,8 +52,10 @@ class Transitions:
     ``images``: o_t as floats in [0, 1] (n, C, H, W); ``raw``: o_t as stored (what ``encode``
     takes); ``z``/``z_next``: φ(o_t)/φ(o_{t+1}) (n, d) with their graphs; ``actions`` (n,) long;
     ``rewards`` (n,); ``valid`` (n,) bool: o_{t+1} is in the same episode as o_t; ``encode``: the
-    shared encoder φ; ``policy_loss``: the A2C policy-gradient term, for tasks defined through the
-    main objective (the adversarial task of the tests).
+    shared encoder φ; ``policy_loss``: the main RL loss's term (A2C's policy gradient, DDPG's
+    Bellman error), for tasks defined through the main objective (the adversarial task of the
+    tests); ``flow``: the exact optical flow from o_t to o_{t+1}, (n, 2, h, w), where the
+    environment gives it. Continuous actions are (n, action dimension) floats.
     """
 
     images: torch.Tensor
@@ -58,6 +67,7 @@ class Transitions:
     valid: torch.Tensor
     encode: Callable[[torch.Tensor], torch.Tensor]
     policy_loss: torch.Tensor
+    flow: torch.Tensor | None = None
 
 
 def mlp(inputs: int, outputs: int) -> nn.Sequential:
@@ -72,19 +82,29 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class AuxTask(nn.Module):
-    """An auxiliary task: its head's parameters and ``loss(batch)``."""
+    """An auxiliary task: its head's parameters and ``loss(batch)``. ``n_actions``: the number of
+    discrete actions, or with ``continuous`` the action dimension."""
 
     name: ClassVar[str]
 
-    def __init__(self, latent: int, n_actions: int, obs_shape: tuple[int, ...]):
+    def __init__(
+        self,
+        latent: int,
+        n_actions: int,
+        obs_shape: tuple[int, ...],
+        continuous: bool = False,
+        flow_shape: tuple[int, ...] | None = None,
+    ):
         super().__init__()
         self.latent, self.n_actions, self.obs_shape = latent, n_actions, tuple(obs_shape)
+        self.continuous, self.flow_shape = continuous, flow_shape
 
     def loss(self, batch: Transitions) -> torch.Tensor:
         raise NotImplementedError
 
-    def one_hot(self, actions: torch.Tensor) -> torch.Tensor:
-        return F.one_hot(actions, self.n_actions).float()
+    def action_input(self, actions: torch.Tensor) -> torch.Tensor:
+        """The action as a head's input: one-hot when discrete, as given when continuous."""
+        return actions.float() if self.continuous else F.one_hot(actions, self.n_actions).float()
 
 
 class ForwardDynamics(AuxTask):
@@ -92,12 +112,12 @@ class ForwardDynamics(AuxTask):
 
     name = "forward"
 
-    def __init__(self, latent, n_actions, obs_shape):
-        super().__init__(latent, n_actions, obs_shape)
+    def __init__(self, latent, n_actions, obs_shape, **kwargs):
+        super().__init__(latent, n_actions, obs_shape, **kwargs)
         self.head = mlp(latent + n_actions, latent)
 
     def loss(self, batch: Transitions) -> torch.Tensor:
-        predicted = self.head(torch.cat([batch.z, self.one_hot(batch.actions)], dim=1))
+        predicted = self.head(torch.cat([batch.z, self.action_input(batch.actions)], dim=1))
         errors = (predicted - batch.z_next.detach()).pow(2).mean(dim=1)
         return masked_mean(errors, batch.valid)
 
@@ -107,13 +127,16 @@ class InverseDynamics(AuxTask):
 
     name = "inverse"
 
-    def __init__(self, latent, n_actions, obs_shape):
-        super().__init__(latent, n_actions, obs_shape)
+    def __init__(self, latent, n_actions, obs_shape, **kwargs):
+        super().__init__(latent, n_actions, obs_shape, **kwargs)
         self.head = mlp(2 * latent, n_actions)
 
     def loss(self, batch: Transitions) -> torch.Tensor:
-        logits = self.head(torch.cat([batch.z, batch.z_next], dim=1))
-        errors = F.cross_entropy(logits, batch.actions, reduction="none")
+        predicted = self.head(torch.cat([batch.z, batch.z_next], dim=1))
+        if self.continuous:
+            errors = (predicted - batch.actions.float()).pow(2).mean(dim=1)
+        else:
+            errors = F.cross_entropy(predicted, batch.actions, reduction="none")
         return masked_mean(errors, batch.valid)
 
 
@@ -134,8 +157,8 @@ class Egomotion(AuxTask):
     name = "egomotion"
     N_MOVES = 5
 
-    def __init__(self, latent, n_actions, obs_shape):
-        super().__init__(latent, n_actions, obs_shape)
+    def __init__(self, latent, n_actions, obs_shape, **kwargs):
+        super().__init__(latent, n_actions, obs_shape, **kwargs)
         self.shift = max(1, min(obs_shape[-2:]) // 10)
         self.head = mlp(2 * latent, self.N_MOVES)
 
@@ -157,8 +180,8 @@ class Autoencoder(AuxTask):
 
     name = "autoencoder"
 
-    def __init__(self, latent, n_actions, obs_shape):
-        super().__init__(latent, n_actions, obs_shape)
+    def __init__(self, latent, n_actions, obs_shape, **kwargs):
+        super().__init__(latent, n_actions, obs_shape, **kwargs)
         size = reconstruction_target(torch.zeros(1, *obs_shape)).shape[1]
         self.head = mlp(latent, size)
 
@@ -176,23 +199,63 @@ class RewardPrediction(AuxTask):
 
     name = "reward"
 
-    def __init__(self, latent, n_actions, obs_shape):
-        super().__init__(latent, n_actions, obs_shape)
+    def __init__(self, latent, n_actions, obs_shape, **kwargs):
+        super().__init__(latent, n_actions, obs_shape, **kwargs)
         self.head = mlp(latent + n_actions, 3)
 
     def loss(self, batch: Transitions) -> torch.Tensor:
-        logits = self.head(torch.cat([batch.z, self.one_hot(batch.actions)], dim=1))
+        logits = self.head(torch.cat([batch.z, self.action_input(batch.actions)], dim=1))
         return F.cross_entropy(logits, reward_class(batch.rewards))
+
+
+class OpticalFlow(AuxTask):
+    """Predict the exact (pooled) optical flow from o_t to o_{t+1} from φ(o_t) and φ(o_{t+1})."""
+
+    name = "flow"
+
+    def __init__(self, latent, n_actions, obs_shape, **kwargs):
+        super().__init__(latent, n_actions, obs_shape, **kwargs)
+        if self.flow_shape is None:
+            raise ValueError("the flow task needs an environment with exact optical flow")
+        self.head = mlp(2 * latent, int(torch.Size(self.flow_shape).numel()))
+
+    def loss(self, batch: Transitions) -> torch.Tensor:
+        if batch.flow is None:
+            raise ValueError("the flow task needs the transitions' exact flow")
+        predicted = self.head(torch.cat([batch.z, batch.z_next], dim=1))
+        errors = (predicted - batch.flow.flatten(1).float()).pow(2).mean(dim=1)
+        return masked_mean(errors, batch.valid)
 
 
 TASKS: dict[str, type[AuxTask]] = {
     cls.name: cls
-    for cls in (ForwardDynamics, InverseDynamics, Egomotion, Autoencoder, RewardPrediction)
+    for cls in (
+        ForwardDynamics,
+        InverseDynamics,
+        Egomotion,
+        Autoencoder,
+        RewardPrediction,
+        OpticalFlow,
+    )
 }
+# the tasks of OL-AUX's Table 1, in its order (the manipulation track's default set)
+TABLE1_TASKS = ("forward", "inverse", "egomotion", "autoencoder", "flow")
+# the tasks a pixel game without ground-truth flow supports (the A2C track's)
+PIXEL_TASKS = tuple(name for name in TASKS if name != "flow")
 
 
-def make_task(name: str, latent: int, n_actions: int, obs_shape: tuple[int, ...]) -> AuxTask:
-    """The auxiliary task ``name`` for a ``latent``-dimensional encoder; a clear error if unknown."""
+def make_task(
+    name: str,
+    latent: int,
+    n_actions: int,
+    obs_shape: tuple[int, ...],
+    *,
+    continuous: bool = False,
+    flow_shape: tuple[int, ...] | None = None,
+) -> AuxTask:
+    """The auxiliary task ``name`` for a ``latent``-dimensional encoder (``continuous``: actions
+    are ``n_actions``-dimensional vectors; ``flow_shape``: the shape of one transition's exact
+    flow, for ``flow``); a clear error if unknown."""
     if name not in TASKS:
         raise ValueError(f"unknown auxiliary task {name!r}; choose from: {', '.join(TASKS)}")
-    return TASKS[name](latent, n_actions, obs_shape)
+    return TASKS[name](latent, n_actions, obs_shape, continuous=continuous, flow_shape=flow_shape)

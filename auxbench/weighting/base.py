@@ -22,7 +22,12 @@ What a method may need beyond the losses comes through documented arguments, nev
 in the caller: ``parameters()`` are learnable weights the caller's optimiser must also update
 (Uncertainty's log-variances); ``needs_meta`` methods (Auto-λ) need ``meta=MetaStep(...)``, a
 functional view of the network with a second batch; ``epoch_end(mean_losses)`` is called once per
-epoch with each task's mean loss (DWA).
+epoch with each task's mean loss (DWA); ``alignment_batches()`` says how many batches' worth of
+extra data the coming step's ``backward`` wants as ``extra_losses`` (0 by default: none): a caller
+that sees k > 0 computes each task's loss at the current parameters on k fresh batches taken
+together (the same tasks in the same order as ``losses``) and passes that list as
+``backward(..., extra_losses=...)`` (OL-AUX's ablation, ``olaux`` with ``mode="ablation"``). A
+method that asked for nothing ignores ``extra_losses``.
 """
 
 from __future__ import annotations
@@ -161,6 +166,11 @@ class Weighting:
         """Learnable parameters the caller's optimiser must update too (none by default)."""
         return []
 
+    def alignment_batches(self) -> int:
+        """How many batches' worth of extra data the coming step's ``backward`` wants as
+        ``extra_losses`` (0 by default: none; see the module doc). Ask before each step."""
+        return 0
+
     def backward(
         self,
         losses: Sequence[torch.Tensor],
@@ -168,13 +178,21 @@ class Weighting:
         *,
         task_params: Sequence[torch.Tensor] | None = None,
         meta: MetaStep | None = None,
+        extra_losses: Sequence[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Accumulate gradients of the tasks' ``losses`` (see the module doc; those of
         ``logged_tasks`` are first replaced by their log); return the weighted total, detached.
         ``task_params`` (the non-shared parameters) saves one pass through the shared ones when a
-        gradient method is used; ``meta`` is required when ``needs_meta``."""
+        gradient method is used; ``meta`` is required when ``needs_meta``; ``extra_losses`` (one
+        per task, on the ``alignment_batches()`` batches of extra data) only when the method asked
+        for them, and ignored here."""
         if len(losses) != self.n_tasks:
             raise ValueError(f"{self.name} expects {self.n_tasks} losses, got {len(losses)}")
+        if extra_losses is not None and len(extra_losses) != self.n_tasks:
+            raise ValueError(
+                f"{self.name} expects {self.n_tasks} extra_losses (one per task, as losses), "
+                f"got {len(extra_losses)}"
+            )
         if self.needs_meta and meta is None:
             raise ValueError(f"{self.name} needs meta=MetaStep(...) (see auxbench.weighting)")
         shared = [p for p in shared_params if p.requires_grad]

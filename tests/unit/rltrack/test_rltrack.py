@@ -19,7 +19,7 @@ from auxbench.rltrack.curves import area_under_curve, steps_to_threshold
 from auxbench.rltrack.envs import CATCH_ID, PixelCatch, make_pixel_env
 from auxbench.rltrack.run import build_agent, make_rltrack_config
 from auxbench.rltrack.tasks import (
-    TASKS,
+    PIXEL_TASKS,
     AuxTask,
     Transitions,
     make_task,
@@ -155,7 +155,9 @@ def test_egomotion_autoencoder_and_reward_targets():
     assert reconstruction_target(batch.images).shape == (3, 100)  # small images stay whole
 
     assert reward_class(batch.rewards).tolist() == [0, 1, 2]
-    with pytest.raises(ValueError, match="unknown auxiliary task 'flow'"):
+    with pytest.raises(ValueError, match="unknown auxiliary task 'depth'"):
+        make_task("depth", 2, 3, (1, 10, 10))
+    with pytest.raises(ValueError, match="needs an environment with exact optical flow"):
         make_task("flow", 2, 3, (1, 10, 10))
 
 
@@ -183,7 +185,7 @@ def test_next_observations_come_from_the_same_env_and_are_masked_at_episode_ends
 
 def test_auxiliary_gradients_reach_the_encoder_and_only_their_own_head():
     recorder = Recorder(64, 3, (1, 16, 10))
-    model = catch_model([*TASKS, recorder])
+    model = catch_model([*PIXEL_TASKS, recorder])
     model.learn(20)
     heads = list(model.policy.aux_tasks)[:-1]
     encoder = list(model.policy.features_extractor.parameters())
@@ -258,7 +260,7 @@ def test_rltrack_train_and_aggregate_write_runs_tables_and_figures(tmp_path):
             runs.append(str(out))
     curve = pd.read_csv(tmp_path / "runs" / "olaux5" / "0" / "curve.csv")
     assert list(curve["step"]) == [80, 160, 240, 320, 400]
-    assert {f"weight_{name}" for name in TASKS} <= set(curve.columns)
+    assert {f"weight_{name}" for name in PIXEL_TASKS} <= set(curve.columns)
     tables, figures = tmp_path / "tables", tmp_path / "figures"
     assert (
         main(["rltrack-aggregate", *runs, "--tables", str(tables), "--figures", str(figures)]) == 0
@@ -271,9 +273,85 @@ def test_rltrack_train_and_aggregate_write_runs_tables_and_figures(tmp_path):
     ]
 
 
-@pytest.mark.parametrize(("method", "factor"), [("olaux1", 0.2), ("olaux5", 1.0)])
-def test_olaux_n_gets_the_papers_beta(method, factor):
-    """§5.6: OL-AUX-5 uses β; OL-AUX-1, which updates w five times as often, β/5."""
+@pytest.mark.parametrize(
+    ("method", "horizon", "mode", "factor"),
+    [
+        ("olaux1", 1, "nstep", 0.2),
+        ("olaux5", 5, "nstep", 1.0),
+        ("olaux5-ablation", 5, "ablation", 1.0),
+    ],
+)
+def test_olaux_n_gets_the_papers_beta(method, horizon, mode, factor):
+    """§5.6: OL-AUX-5 and its ablation use β; OL-AUX-1, which updates w five times as often, β/5."""
     model = build_agent(make_rltrack_config({"method": method, "n_envs": 2, "beta": 0.01}))
-    assert model.weighting.horizon == int(method[-1])
+    assert model.weighting.horizon == horizon and model.weighting.mode == mode
     assert model.weighting.beta == pytest.approx(0.01 * factor)
+    assert model.rollout_memory == (5 if mode == "ablation" else 0)
+
+
+@pytest.mark.parametrize(("memory", "rollouts"), [(None, [5, 5, 5, 5]), (1, [2, 5, 5, 5])])
+def test_olaux5_ablation_moves_w_every_5th_update_on_the_last_5_rollouts(memory, rollouts):
+    """OL-AUX-5 (Ablation) on catch, 20 updates of 4 envs × 5 steps: w stays put on 4 updates in
+    5; on every 5th it moves by β ∇L_A2C·∇log L_aux,i of the extra losses (computed here by
+    autograd on what the weighting got), which are the losses of the last 5 rollouts (fewer when
+    fewer were kept: with ``rollout_memory`` 1 the first ask finds the one before the current one,
+    and the memory then grows to 5)."""
+    config = {
+        "method": "olaux5-ablation",
+        "n_envs": 4,
+        "beta": 1.0,
+        "tasks": ["forward", "inverse"],
+    }
+    model = build_agent(make_rltrack_config(config))
+    if memory is not None:
+        model.rollout_memory = memory
+    method, seen, calls = model.weighting, [], []
+    rollout_losses, backward = model.rollout_losses, method.backward
+    sizes = []  # the batch sizes the forward task is given
+    forward_task = model.policy.aux_tasks[0]
+    forward_loss = forward_task.loss
+    forward_task.loss = lambda batch: sizes.append(len(batch.z)) or forward_loss(batch)
+
+    def spy_rollout_losses(given):
+        seen.append(list(given))
+        return rollout_losses(given)
+
+    def spy_backward(losses, shared, **kwargs):
+        extra, expected = kwargs.get("extra_losses"), None
+        if extra is not None:
+            main = torch.cat(
+                [g.flatten() for g in torch.autograd.grad(extra[0], shared, retain_graph=True)]
+            )
+            expected = [
+                1.0 * float(main @ torch.cat([g.flatten() for g in grads]))
+                for grads in (
+                    torch.autograd.grad(torch.log(e), shared, retain_graph=True) for e in extra[1:]
+                )
+            ]
+        before = method.weights.clone()
+        total = backward(losses, shared, **kwargs)
+        calls.append((before, method.weights.clone(), expected))
+        return total
+
+    model.rollout_losses, method.backward = spy_rollout_losses, spy_backward
+    model.learn(400)
+    assert len(calls) == 20 and model.num_timesteps == 400
+    assert all(math.isfinite(loss) for loss in model.last_losses)
+    steps, asks = [], 0  # the rollout each update trained on; the extra losses' rollouts
+    for update, (before, after, expected) in enumerate(calls, start=1):
+        step_rollouts = seen.pop(0)
+        assert len(step_rollouts) == 1 and step_rollouts[0].size == 20
+        steps.append(step_rollouts[0])
+        if update % 5:
+            assert expected is None and torch.equal(before, after)
+            assert sizes.pop(0) == 20
+            continue
+        extra_rollouts = seen.pop(0)
+        k = rollouts[asks]
+        asks += 1
+        assert len(extra_rollouts) == k and all(a is b for a, b in zip(extra_rollouts, steps[-k:]))
+        assert sizes.pop(0) == 20 and sizes.pop(0) == 20 * k  # the step's batch, then the extra
+        assert before[0] == after[0] == 1.0
+        delta = (after - before)[1:].tolist()
+        assert delta == pytest.approx(expected, rel=1e-3, abs=1e-6) and any(delta)
+    assert not seen and not sizes and asks == 4

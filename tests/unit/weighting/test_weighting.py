@@ -34,6 +34,28 @@ def test_fixed_backward_equals_the_weighted_sum():
     assert total.item() == pytest.approx((losses[0] + 0.5 * losses[1] + 0.5 * losses[2]).item())
 
 
+@pytest.mark.parametrize("name", ["fixed", "uncertainty", "dwa", "gcs", "gradnorm", "olaux"])
+def test_weightings_ask_for_no_extra_data_and_ignore_extra_losses(name):
+    """``extra_losses`` changes nothing for a method that did not ask for it
+    (``alignment_batches() == 0``); a list of the wrong length is refused."""
+    results = []
+    for extra in (None, "given"):
+        shared, heads, losses = toy()
+        method = weighting.create(name, 3)
+        assert method.alignment_batches() == 0
+        extra_losses = [2 * loss for loss in toy(seed=1)[2]] if extra else None
+        method.backward(losses, list(shared.parameters()), extra_losses=extra_losses)
+        results.append((grads([shared, *heads]), method.weights.clone()))
+    (plain, plain_weights), (given, given_weights) = results
+    assert torch.equal(plain_weights, given_weights)
+    assert all(torch.equal(g, e) for g, e in zip(plain, given, strict=True))
+    shared, heads, losses = toy()
+    with pytest.raises(ValueError, match="expects 3 extra_losses"):
+        weighting.create(name, 3).backward(
+            losses, list(shared.parameters()), extra_losses=losses[:2]
+        )
+
+
 @register
 class Halve(GradientMethod):
     name = "test-halve"

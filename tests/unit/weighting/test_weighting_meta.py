@@ -166,6 +166,79 @@ def test_olaux_rejects_bad_settings():
         weighting.create("olaux", 2, beta=0.0)
     with pytest.raises(ValueError, match="horizon"):
         weighting.create("olaux", 2, horizon=0)
+    with pytest.raises(ValueError, match="mode must be 'nstep'"):
+        weighting.create("olaux", 2, mode="smooth")
+
+
+def extra_linear_losses(theta):
+    """The ablation's extra losses on θ ∈ R²: L0 = |θ|²/2, L1 = 2θ₀ + θ₁, L2 = θ₀θ₁; gradients
+    θ, (2, 1) and (θ₁, θ₀)."""
+    return [theta.pow(2).sum() / 2, 2 * theta[0] + theta[1], theta[0] * theta[1]]
+
+
+def test_olaux_ablation_moves_the_weights_every_horizon_steps_by_the_extra_dot_products():
+    model = Linear()
+    passes = []
+    model.theta.register_hook(lambda grad: passes.append(1))
+    method = weighting.create("olaux", 3, beta=0.5, horizon=3, log_losses=False, mode="ablation")
+    asked, weights, shared_grads = [], [], []
+    # θ per step: steps 1–2 would add θ₀ and −θ₁ (≠ 0) to an N-step sum; nothing accumulates here
+    for step, theta in enumerate([(1.0, 2.0), (3.0, -1.0), (1.0, 3.0), (2.0, 2.0)], start=1):
+        with torch.no_grad():
+            model.theta.copy_(torch.tensor(theta))
+        model.theta.grad = None
+        asked.append(method.alignment_batches())
+        extra = extra_linear_losses(model.theta) if asked[-1] else None
+        passes.clear()
+        method.backward(model(), [model.theta], extra_losses=extra)
+        weights.append(method.weights.tolist())
+        shared_grads.append(model.theta.grad.tolist())
+        if step == 1:
+            assert len(passes) == 1  # an ordinary step is one plain backward: no per-task pass
+    assert asked == [0, 0, 3, 0]
+    assert weights[:2] == [[1.0, 1.0, 1.0]] * 2
+    # step 3 at θ = (1, 3): ∇L0 = (1, 3); ∇L0·(2, 1) = 5, ∇L0·(θ₁, θ₀) = ∇L0·(3, 1) = 6
+    assert weights[2] == pytest.approx([1.0, 1.0 + 0.5 * 5, 1.0 + 0.5 * 6])
+    assert weights[3] == weights[2]
+    # step 3's backward uses the old weights: ∇ = θ + c1 + c2 = (1 + 1, 3 − 1); step 4 the new
+    assert shared_grads[2] == pytest.approx([2.0, 2.0])
+    assert shared_grads[3] == pytest.approx([2.0 + 3.5, 2.0 - 4.0])
+    assert method.logs()["alignment_1"] == pytest.approx(5.0)
+    assert method.logs()["alignment_2"] == pytest.approx(6.0)
+    # steps 5 and 6: step 6 moves the weights again, and without extra losses it refuses
+    method.backward(model(), [model.theta])
+    assert method.alignment_batches() == 3
+    model.theta.grad = None
+    with pytest.raises(ValueError, match="step 6 moves the weights and needs extra_losses"):
+        method.backward(model(), [model.theta])
+    assert model.theta.grad is None and method.weights.tolist() == pytest.approx(weights[2])
+    with pytest.raises(ValueError, match="expects 3 extra_losses"):
+        method.backward(model(), [model.theta], extra_losses=extra_linear_losses(model.theta)[:2])
+
+
+def test_olaux_ablation_logs_the_extra_losses_and_ignores_the_steps_own_alignment():
+    theta = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    # the step's losses: log ∇ of task 1 = (1, 0) and task 2 = (0, 1), against log ∇L0 = (2, 0):
+    # N-step alignments 2 and 0. The extra losses: L0 = |θ|² (∇log = (2, 0)), L1 = exp θ₁
+    # (∇log = (0, 1)), L2 = exp(θ₀ + θ₁) (∇log = (1, 1)): alignments 0 and 2
+    losses = [theta.pow(2).sum(), theta[0].exp(), theta[1].exp()]
+    extra = [theta.pow(2).sum(), theta[1].exp(), theta.sum().exp()]
+    method = weighting.create("olaux", 3, beta=0.1, horizon=1, mode="ablation")
+    assert method.alignment_batches() == 1
+    method.backward(losses, [theta], extra_losses=extra)
+    assert method.weights.tolist() == pytest.approx([1.0, 1.0 + 0.1 * 0.0, 1.0 + 0.1 * 2.0])
+    assert theta.grad.tolist() == pytest.approx([2.0 + 1.0, 0.0 + 1.0])  # old weights
+    with pytest.raises(ValueError, match="extra_losses: log_losses needs positive losses"):
+        method.backward(losses, [theta], extra_losses=[extra[0], theta[1], extra[2]])
+
+
+def test_olaux_ablation_costs_the_plain_step_plus_the_extra_data_on_average():
+    nstep = weighting.create("olaux", 3)
+    ablation = weighting.create("olaux", 3, mode="ablation")
+    assert nstep.minimum_passes().describe() == "1 forward + 3 task_backward"
+    # per step: 1 forward + 1 backward; every 5th step 5 batches forward + 3 task backwards on them
+    assert ablation.minimum_passes().describe() == "2 forward + 1 backward + 3 task_backward"
+    assert nstep.alignment_batches() == 0
 
 
 # --- Auto-λ ---------------------------------------------------------------------------------------
@@ -265,6 +338,49 @@ def test_state_round_trips_mid_run(name):
     for p, q in zip(model.parameters(), twin_model.parameters(), strict=True):
         assert torch.equal(p, q)
     assert not torch.equal(method.weights, state["weights"])  # the weights did move after saving
+
+
+def train_ablation(method, model, optimizer, batches, steps, start=0):
+    """``steps`` steps as ``train``, and when the method asks (``alignment_batches``) the extra
+    losses on that many of the following batches taken together."""
+    for step in range(start, start + steps):
+        k = method.alignment_batches()
+        extra = None
+        if k:
+            chosen = [batches[(step + j) % len(batches)] for j in range(1, k + 1)]
+            extra = model(tuple(torch.cat(parts) for parts in zip(*chosen, strict=True)))
+        optimizer.zero_grad()
+        method.backward(
+            model(batches[step % len(batches)]), list(model.parameters()), extra_losses=extra
+        )
+        optimizer.step()
+
+
+def test_olaux_ablation_state_round_trips_mid_run():
+    settings = {"beta": 0.01, "horizon": 3, "mode": "ablation"}
+    model, batches = two_heads()
+    optimizer = sgd(model)
+    method = weighting.create("olaux", 3, **settings)
+    train_ablation(method, model, optimizer, batches, 4)  # one update, then mid-horizon
+    state = method.state_dict()
+    assert state["mode"] == "ablation" and state["steps"] == 4
+    moved = method.weights.clone()
+    assert not torch.equal(moved, torch.ones(3))
+
+    twin_model = copy.deepcopy(model)
+    twin_optimizer = sgd(twin_model)
+    twin_optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    twin = weighting.create("olaux", 3, **settings)
+    twin.load_state_dict(state)
+    assert twin.logs() == method.logs() and twin.alignment_batches() == 0
+
+    train_ablation(method, model, optimizer, batches, 2, start=4)  # step 6 moves the weights
+    train_ablation(twin, twin_model, twin_optimizer, batches, 2, start=4)
+    assert torch.equal(method.weights, twin.weights) and not torch.equal(method.weights, moved)
+    for p, q in zip(model.parameters(), twin_model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="state is of mode 'ablation'"):
+        weighting.create("olaux", 3).load_state_dict(state)
 
 
 @weighting.register
