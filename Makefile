@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup data browser slurm demo test lint format bench bench-gpu docs
+.PHONY: setup data browser gl slurm demo test lint format bench bench-gpu docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ browser:
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		{ apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; }; } || \
 		echo "chromium not installed: the report's browser test will be skipped"
+
+# Headless OpenGL for the MuJoCo environments of the manipulation track: EGL, and OSMesa as the
+# fall-back (Debian's Mesa packages; installed when root). auxbench.rltrack.manipulation picks
+# whichever works; without either its tests are skipped, saying why.
+GL_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
+gl:
+	dpkg -s $(GL_PACKAGES) >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -qq $(GL_PACKAGES) || { apt-get update -qq && apt-get install -y -qq $(GL_PACKAGES); }; }; } || \
+		echo "EGL/OSMesa not installed: the MuJoCo environments' tests will be skipped"
 
 # Debian's SLURM and munge for the SLURM test (installed when root; otherwise it says why that
 # test is skipped). The test starts the one-node cluster and stops it: tests/slurm/cluster.sh.
@@ -50,7 +59,7 @@ format: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .docs-site
 
-test: data browser slurm lint docs
+test: data browser gl slurm lint docs
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: data

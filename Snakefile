@@ -24,6 +24,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/rltrack.smk"
 include: "workflow/rules/dense.smk"
+include: "workflow/rules/manipulation.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -34,7 +35,7 @@ rule all:
         not_configured_markers(),
 
 
-# DVC versions the results folders of the optional sections (rltrack, bench) whether or not the
+# DVC versions the results folders of the optional sections (rltrack, dense, manipulation, bench) whether or not the
 # config has them; without its section a folder gets this marker, so that it exists all the same.
 # It is a local rule: writing a line of text is not worth a cluster job.
 if UNCONFIGURED_FOLDERS:

@@ -1,5 +1,6 @@
 """Command line: ``auxbench train | prepare | aggregate | plots | report | datasets | methods | bench
-| rltrack-train | rltrack-aggregate | dense-train | dense-aggregate``.
+| rltrack-train | rltrack-aggregate | manipulation-train | manipulation-aggregate | dense-train
+| dense-aggregate``.
 
 Also reachable as ``python -m auxbench``.
 """
@@ -139,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--dense-tables", type=Path, help="directory of the dense-prediction tables"
     )
+    report.add_argument(
+        "--manipulation-tables", type=Path, help="directory of the manipulation track's tables"
+    )
     report.add_argument("--config", type=Path, required=True, help="the resolved workflow config")
     report.add_argument("--captions", type=Path, default=Path("workflow/report"))
     report.add_argument(
@@ -255,6 +259,29 @@ def _parser() -> argparse.ArgumentParser:
     rltrack_aggregate.add_argument("--tables", type=Path, required=True)
     rltrack_aggregate.add_argument("--figures", type=Path, required=True)
     rltrack_aggregate.set_defaults(run=_rltrack_aggregate)
+
+    manipulation_train = commands.add_parser(
+        "manipulation-train",
+        help="the manipulation track: one DDPG + HER run on a goal environment; write curve.csv "
+        "and metrics.json (resumes from its checkpoint/)",
+    )
+    manipulation_train.add_argument("--env", help="reach, fetch-reach, hand-reach or finger-turn")
+    manipulation_train.add_argument(
+        "--method", help="none, balance, gcs, olaux1, olaux5, olaux5-ablation or only-TASK"
+    )
+    manipulation_train.add_argument("--seed", type=int)
+    manipulation_train.add_argument("--steps", type=int, help="environment steps")
+    _add_set(manipulation_train, "GoalTrackConfig")
+    manipulation_train.add_argument("--out", type=Path, required=True, help="directory for the run")
+    manipulation_train.set_defaults(run=_manipulation_train)
+
+    manipulation_aggregate = commands.add_parser(
+        "manipulation-aggregate", help="the manipulation track's tables and figures from its runs"
+    )
+    manipulation_aggregate.add_argument("runs", nargs="+", type=Path, help="the runs' directories")
+    manipulation_aggregate.add_argument("--tables", type=Path, required=True)
+    manipulation_aggregate.add_argument("--figures", type=Path, required=True)
+    manipulation_aggregate.set_defaults(run=_manipulation_aggregate)
 
     dense_train = commands.add_parser(
         "dense-train",
@@ -392,6 +419,7 @@ def _report(args: argparse.Namespace) -> int:
         rltrack_tables=args.rltrack_tables,
         bench_dir=args.bench,
         dense_tables=args.dense_tables,
+        manipulation_tables=args.manipulation_tables,
     )
     print(report)
     return 0
@@ -563,6 +591,22 @@ def _rltrack_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manipulation_train(args: argparse.Namespace) -> int:
+    from auxbench.rltrack.goal_run import make_goal_config, run
+
+    values = _settings(args.set)
+    flags = {key: getattr(args, key) for key in ("env", "method", "seed", "steps")}
+    values.update({key: value for key, value in flags.items() if value is not None})
+    config = make_goal_config(values, source="command line")
+    metrics = run(config, args.out)
+    print(
+        f"auc={metrics['auc']:.4f} steps_to_threshold={metrics['steps_to_threshold']} "
+        f"final_success={metrics['final_success']:.4f} wall_time_s={metrics['wall_time_s']:.1f} "
+        f"→ {args.out / 'metrics.json'}"
+    )
+    return 0
+
+
 def _dense_train(args: argparse.Namespace) -> int:
     from auxbench.config import make_dense_config
     from auxbench.experiment.dense_grid import dataset_tasks, setting_values
@@ -603,6 +647,14 @@ def _dense_aggregate(args: argparse.Namespace) -> int:
 
 def _rltrack_aggregate(args: argparse.Namespace) -> int:
     from auxbench.report.rltrack import aggregate
+
+    summary = aggregate(args.runs, args.tables, args.figures)
+    print(summary.to_markdown(index=False, floatfmt=".4f"))
+    return 0
+
+
+def _manipulation_aggregate(args: argparse.Namespace) -> int:
+    from auxbench.report.manipulation import aggregate
 
     summary = aggregate(args.runs, args.tables, args.figures)
     print(summary.to_markdown(index=False, floatfmt=".4f"))

@@ -88,6 +88,20 @@ DEFAULT_CAPTIONS = {
     "rltrack-return": "Episode return against environment steps; line: mean over seeds, band: "
     "95% t-CI; dashed: the return threshold.",
     "rltrack-weights": "OL-AUX's auxiliary task weights over training, mean over seeds.",
+    "manipulation": "The manipulation track (OL-AUX §5.3-5.6): DDPG + hindsight experience "
+    "replay on goal-conditioned RGBD images with auxiliary tasks on the shared encoder, per "
+    "environment and method: normalised area under the success-rate-vs-steps curve, environment "
+    "steps to the success threshold (over the seeds that reached it) and the final success rate; "
+    "mean and 95% t-CI half-width over seeds. Paired: each method minus no auxiliary losses, "
+    "paired by seed, with its 95% t-CI and Holm's p over the methods of an environment.",
+    "manipulation-success": "Evaluation success rate against environment steps (Fig. 3); line: "
+    "mean over seeds, band: 95% t-CI; dashed: the success threshold.",
+    "manipulation-single": "Each auxiliary task alone with gradient balancing (Fig. 4), against "
+    "none and all tasks; line: mean over seeds, band: 95% t-CI.",
+    "manipulation-ablation": "OL-AUX-5, OL-AUX-1 (β/5) and OL-AUX-5 (Ablation: one step of w every "
+    "5 updates on 5 times the data) (Fig. 6); line: mean over seeds, band: 95% t-CI.",
+    "manipulation-weights": "OL-AUX's learned auxiliary task weights over training (Fig. 5), "
+    "mean over seeds, band: 95% t-CI.",
     "dense": "Dense prediction (Split / MTAN): each task's first metric on the test split at the "
     "best-validation epoch, and Δ_MTL in % against the single-task runs of the same grid (Auto-λ's "
     "convention: one metric per task; LibMTL's: a task's metrics averaged first; Nash-MTL's: all "
@@ -111,6 +125,10 @@ TITLES = {
     "cd": "Critical-difference diagram",
     "rltrack-return": "RL track: return vs environment steps",
     "rltrack-weights": "RL track: learned auxiliary weights",
+    "manipulation-success": "Manipulation: success rate vs environment steps",
+    "manipulation-single": "Manipulation: each auxiliary task alone",
+    "manipulation-ablation": "Manipulation: OL-AUX ablations",
+    "manipulation-weights": "Manipulation: learned auxiliary weights",
     "dense-metrics": "Dense prediction: validation metrics per epoch",
     "dense-weights": "Dense prediction: learned task weights",
     "dense-delta": "Dense prediction: Δ_MTL",
@@ -207,6 +225,7 @@ def write_report(
     rltrack_tables: Path | None = None,
     bench_dir: Path | None = None,
     dense_tables: Path | None = None,
+    manipulation_tables: Path | None = None,
 ) -> Path:
     """Write the self-contained HTML report to ``out_path`` (atomically) and return the path.
 
@@ -214,7 +233,8 @@ def write_report(
     where present comparisons.csv, ranks.csv, friedman.json and published.csv. ``figures``: the
     PNGs to embed (``cd_<protocol>.png`` go with the ranks, the others under "Figures"). With
     ``rltrack_tables`` (a directory holding ``rltrack_summary.csv``) a section on the RL track
-    follows the summary; ``bench_dir``: where ``auxbench bench --out`` wrote its tables
+    follows the summary, and with ``manipulation_tables`` (``manipulation_summary.csv`` and
+    ``manipulation_paired.csv``) one on the manipulation track; ``bench_dir``: where ``auxbench bench --out`` wrote its tables
     (``costs.csv`` and, with the scaling series, ``scaling.csv``), shown in a "Cost" section.
 
     Captions come from ``captions_dir/<kind>.rst`` when present (``kind`` is the figure name's
@@ -269,6 +289,14 @@ def write_report(
     if rltrack_tables is not None:
         sections.append(
             ("rltrack", "RL track", _rltrack_section(rltrack_tables, caption("rltrack")))
+        )
+    if manipulation_tables is not None:
+        sections.append(
+            (
+                "manipulation",
+                "Manipulation track",
+                _manipulation_section(manipulation_tables, caption("manipulation")),
+            )
         )
     if dense_tables is not None:
         sections.append(
@@ -700,6 +728,23 @@ def _rltrack_section(rltrack_tables: Path, caption: str) -> list[str]:
         _paragraphs(caption),
         _shown_table(summary, table_id="rltrack-summary"),
     ]
+
+
+def _manipulation_section(tables: Path, caption: str) -> list[str]:
+    """The manipulation track's section: its summary and its paired comparisons with none."""
+    summary = pd.read_csv(Path(tables) / "manipulation_summary.csv")
+    parts = [
+        "<h3>Goal-conditioned manipulation (DDPG + HER)</h3>",
+        _paragraphs(caption),
+        _shown_table(summary, table_id="manipulation-summary"),
+    ]
+    paired = read_optional_csv(Path(tables) / "manipulation_paired.csv")
+    if paired is not None and len(paired):
+        parts += [
+            "<p>Against no auxiliary losses, paired by seed:</p>",
+            _shown_table(paired, table_id="manipulation-paired"),
+        ]
+    return parts
 
 
 def _dense_section(dense_tables: Path, caption: str) -> list[str]:

@@ -15,8 +15,8 @@ Methods (OL-AUX §5.4–5.6; every method but ``none`` and ``only-*`` uses all `
   batches' worth of data, same β (``olaux`` with ``mode: ablation``);
 - ``only-<task>``: one auxiliary task alone with gradient balancing (Fig. 4).
 
-The main loss L_Q is not logged (``log_losses="auxiliary"``), as in the A2C track, so every method
-trains the critic on the same Bellman error and differs only in what the auxiliary tasks add.
+The balancing methods log L_Q too (``log_losses=True``), as Algorithm 1 does (L_Q > 0, unlike
+A2C's loss): otherwise the logged auxiliary losses drown the critic in the encoder (docs).
 
 **Resume.** Every ``checkpoint_every`` environment steps (at an episode boundary, after that
 round's updates) the run saves ``checkpoint/``: the networks, both optimisers, the weighting's
@@ -58,11 +58,11 @@ from auxbench.rltrack.tasks import TABLE1_TASKS
 
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "none": ("fixed", {}),
-    "balance": ("fixed", {"log_losses": "auxiliary"}),
+    "balance": ("fixed", {"log_losses": True}),
     "gcs": ("gcs", {}),
-    "olaux1": ("olaux", {"horizon": 1, "log_losses": "auxiliary"}),
-    "olaux5": ("olaux", {"horizon": 5, "log_losses": "auxiliary"}),
-    "olaux5-ablation": ("olaux", {"horizon": 5, "log_losses": "auxiliary", "mode": "ablation"}),
+    "olaux1": ("olaux", {"horizon": 1, "log_losses": True}),
+    "olaux5": ("olaux", {"horizon": 5, "log_losses": True}),
+    "olaux5-ablation": ("olaux", {"horizon": 5, "log_losses": True, "mode": "ablation"}),
 }
 SINGLE = "only-"
 
@@ -81,13 +81,13 @@ class GoalEnvSpec:
 GOAL_ENVS = {
     "reach": GoalEnvSpec(REACH_ID, 32, True, "auxbench.rltrack.goal_envs"),
     "fetch-reach": GoalEnvSpec(
-        "auxbench/VisualFetchReach-v0", 64, False, "auxbench.rltrack.manipulation"
+        "auxbench/VisualFetchReach-v0", 64, True, "auxbench.rltrack.manipulation"
     ),
     "hand-reach": GoalEnvSpec(
-        "auxbench/VisualHandReach-v0", 64, False, "auxbench.rltrack.manipulation"
+        "auxbench/VisualHandReach-v0", 64, True, "auxbench.rltrack.manipulation"
     ),
     "finger-turn": GoalEnvSpec(
-        "auxbench/VisualFingerTurn-v0", 64, False, "auxbench.rltrack.manipulation"
+        "auxbench/VisualFingerTurn-v0", 64, True, "auxbench.rltrack.manipulation"
     ),
 }
 

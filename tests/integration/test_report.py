@@ -764,6 +764,36 @@ def test_report_rltrack_section_reads_the_rltrack_tables(built, tmp_path):
     assert "rltrack-summary" not in without.read_text(encoding="ascii")
 
 
+def test_report_manipulation_section_reads_its_tables(built, tmp_path):
+    """``manipulation_tables``: the summary and the paired comparisons with none, the figures with
+    their titles, the caption from workflow/report/manipulation.rst."""
+    tables = tmp_path / "manipulation-tables"
+    tables.mkdir()
+    summary = {"env": ["reach"], "method": ["olaux5"], "n_seeds": [3], "auc_mean": [0.6543]}
+    pd.DataFrame(summary).to_csv(tables / "manipulation_summary.csv", index=False)
+    paired = {"env": ["reach"], "metric": ["auc"], "method": ["olaux5"], "mean_diff": [0.125]}
+    pd.DataFrame(paired).to_csv(tables / "manipulation_paired.csv", index=False)
+    figure = tmp_path / "manipulation-success_reach.png"
+    figure.write_bytes(built["figures"][0].read_bytes())
+    out = write_report(
+        built["tables"],
+        [figure],
+        {},
+        {},
+        tmp_path / "index.html",
+        CAPTIONS,
+        manipulation_tables=tables,
+    )
+    text = out.read_text(encoding="ascii")
+    page = Page(text)
+    assert page.table("manipulation-summary")["body"] == [["reach", "olaux5", "3", "0.6543"]]
+    assert page.table("manipulation-paired")["body"] == [["reach", "auc", "olaux5", "0.1250"]]
+    assert " ".join((CAPTIONS / "manipulation.rst").read_text().split()[5:10]) in text
+    assert "Manipulation: success rate vs environment steps: reach" in text
+    without = write_report(built["tables"], [], {}, {}, tmp_path / "plain.html", CAPTIONS)
+    assert "manipulation-summary" not in without.read_text(encoding="ascii")
+
+
 # --- in a browser --------------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """The Snakemake workflow and the DVC pipeline, run for real on the synthetic dataset."""
 
+import json
 import os
 import re
 import shutil
@@ -98,9 +99,26 @@ def test_dry_run_has_one_training_job_per_grid_point(config, tmp_path):
         == ("--rltrack-tables" in dry.stdout)
         == bool(rltrack)
     )
+    manipulation = grid.get("manipulation")
+    expected_manipulation = (
+        len(manipulation["envs"]) * len(manipulation["methods"]) * len(manipulation["seeds"])
+        if manipulation
+        else 0
+    )
+    assert int(counts.get("manipulation_train", 0)) == expected_manipulation
+    assert (
+        int(counts.get("manipulation_aggregate", 0))
+        == ("--manipulation-tables" in dry.stdout)
+        == bool(manipulation)
+    )
     assert int(counts.get("bench", 0)) == ("--bench " in dry.stdout) == ("bench" in grid)
     # the folders DVC versions of each absent section get a marker instead
-    markers = (0 if rltrack else 2) + (0 if "bench" in grid else 1) + (0 if dense else 2)
+    markers = (
+        (0 if rltrack else 2)
+        + (0 if "bench" in grid else 1)
+        + (0 if dense else 2)
+        + (0 if manipulation else 2)
+    )
     assert int(counts.get("not_configured", 0)) == markers
     # A config given with --configfile replaces the embedded default instead of merging into it.
     settings = yaml.safe_load((REPO / config).read_text())["train"]
@@ -134,7 +152,8 @@ def test_end_to_end_run_writes_tables_figures_and_report(tmp_path):
     assert 'id="summary"' in html and "data:image/png;base64," in html
     assert "<h2>Cost</h2>" in html and "vs_minimum" in html
     assert not (results / "bench" / MARKER).exists()
-    for folder in ("rltrack", "figures-rltrack", "dense", "figures-dense"):  # no such sections
+    absent = ("rltrack", "figures-rltrack", "dense", "figures-dense", "manipulation")
+    for folder in (*absent, "figures-manipulation"):  # no such sections
         assert [path.name for path in (results / folder).iterdir()] == [MARKER]
     assert (project / "data" / "prepared" / "synthetic.json").is_file()
     run([BIN / "snakemake", "--cores", "1", "--report", "snakemake-report.zip"], cwd=project)
@@ -180,7 +199,13 @@ def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
     model = results / "runs" / "synthetic" / "single" / "fixed" / "lam-" / "seed0" / "model.pt"
     assert model.is_file() and (results / "metrics.json").is_file()
     # The RL track's and the benchmark's folders are versioned even without their sections.
-    optional = {"results/rltrack", "results/figures-rltrack", "results/bench"}
+    optional = {
+        "results/rltrack",
+        "results/figures-rltrack",
+        "results/manipulation",
+        "results/figures-manipulation",
+        "results/bench",
+    }
     assert optional | {"results/runs", "results/tables", "results/report"} <= dvc_outs(project)
     for folder in optional:
         assert [path.name for path in (project / folder).iterdir()] == [MARKER]
@@ -204,6 +229,14 @@ def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
         "steps": 40,
         "settings": settings,
     }
+    tiny = {"size": 16, "batch_size": 8, "learning_starts": 24, "buffer_size": 100}
+    config["manipulation"] = {
+        "envs": ["reach"],
+        "methods": ["olaux5"],
+        "seeds": [0],
+        "steps": 48,
+        "settings": {**tiny, "curve_points": 2, "eval_episodes": 2, "latent": 8},
+    }
     (project / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     third = run([BIN / "dvc", "repro"], cwd=project)
     assert "Running stage 'benchmark'" in third.stdout
@@ -211,6 +244,11 @@ def test_dvc_repro_skips_reruns_and_round_trips_through_a_remote(tmp_path):
     rltrack_run = results / "rltrack" / "runs" / "catch" / "none" / "seed0" / "metrics.json"
     assert rltrack_run.is_file() and (results / "tables" / "rltrack_summary.csv").is_file()
     assert (results / "figures-rltrack" / "rltrack-return_catch.png").is_file()
+    manipulation_run = results / "manipulation" / "runs" / "reach" / "olaux5" / "seed0"
+    assert json.loads((manipulation_run / "metrics.json").read_text())["env_steps"] == 48
+    assert (results / "tables" / "manipulation_summary.csv").is_file()
+    assert (results / "figures-manipulation" / "manipulation-success_reach.png").is_file()
+    assert 'id="manipulation"' in (results / "report" / "index.html").read_text()
     assert (results / "bench" / "costs.csv").is_file()
     assert not any((project / folder / MARKER).exists() for folder in optional)
 

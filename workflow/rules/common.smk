@@ -129,6 +129,25 @@ def rltrack_settings(wildcards):
     return set_flags(RLTRACK.get("settings", {}))
 
 
+# The manipulation track (config key `manipulation`; workflow/rules/manipulation.smk).
+MANIPULATION = config.get("manipulation")
+MANIPULATION_RUNS = (
+    [
+        f"{RESULTS}/manipulation/runs/{env}/{method}/seed{seed}"
+        for env in MANIPULATION["envs"]
+        for method in MANIPULATION["methods"]
+        for seed in MANIPULATION["seeds"]
+    ]
+    if MANIPULATION
+    else []
+)
+
+
+def manipulation_settings(wildcards):
+    """The `manipulation.settings` mapping as ``--set`` flags."""
+    return set_flags(MANIPULATION.get("settings", {}))
+
+
 # The dense-prediction grid (config key `dense`; workflow/rules/dense.smk).
 DENSE = config.get("dense")
 if DENSE:
@@ -156,6 +175,7 @@ SECTION_FOLDERS = {
     "rltrack": ["rltrack", "figures-rltrack"],
     "bench": ["bench"],
     "dense": ["dense", "figures-dense"],
+    "manipulation": ["manipulation", "figures-manipulation"],
 }
 UNCONFIGURED_FOLDERS = {
     folder: section

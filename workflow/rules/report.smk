@@ -94,6 +94,14 @@ rule report:
             if DENSE
             else []
         ),
+        manipulation=(
+            [
+                rules.manipulation_aggregate.output.summary,
+                rules.manipulation_aggregate.output.figures,
+            ]
+            if MANIPULATION
+            else []
+        ),
     output:
         f"{RESULTS}/report/index.html",
     log:
@@ -114,7 +122,13 @@ rule report:
             if DENSE
             else ""
         ),
+        manipulation=lambda wildcards, input: (
+            f"--manipulation-tables $(dirname {input.manipulation[0]})"
+            f" --figures {input.manipulation[1]}"
+            if MANIPULATION
+            else ""
+        ),
     shell:
         "auxbench report --tables $(dirname {input.tables}) --figures {input.figures}"
-        " {params.rltrack} {params.dense} {params.bench} --config {input.config} --captions workflow/report"
+        " {params.rltrack} {params.dense} {params.manipulation} {params.bench} --config {input.config} --captions workflow/report"
         " --out {output} > {log} 2>&1"

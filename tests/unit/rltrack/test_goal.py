@@ -12,6 +12,7 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from auxbench.cli import main
 from auxbench.foundations.errors import ConfigError
 from auxbench.rltrack import goal_run
 from auxbench.rltrack.ddpg import GoalImageHerBuffer
@@ -236,7 +237,7 @@ def test_aux_gradients_reach_the_encoder_and_not_the_other_heads():
 def test_methods_and_their_weightings():
     assert method_weighting("olaux1", 0.01) == (
         "olaux",
-        {"horizon": 1, "log_losses": "auxiliary", "beta": pytest.approx(0.002)},
+        {"horizon": 1, "log_losses": True, "beta": pytest.approx(0.002)},
     )
     name, params = method_weighting("olaux5-ablation", 0.01)
     assert name == "olaux"
@@ -336,3 +337,43 @@ def test_a_checkpoint_of_other_settings_is_refused(tmp_path, monkeypatch):
     other = make_goal_config({**TINY, "method": "balance", "checkpoint_every": 24, "seed": 1})
     with pytest.raises(ConfigError, match="a checkpoint of other settings"):
         GoalRun(other, tmp_path).train()
+
+
+# --- the command line and the tables ------------------------------------------------------------
+
+
+def test_manipulation_train_and_aggregate_write_runs_tables_and_figures(tmp_path):
+    runs = []
+    settings = [f"--set={key}={value}" for key, value in TINY.items() if key != "steps"]
+    for method in ("none", "olaux5"):
+        for seed in (0, 1):
+            out = tmp_path / "runs" / method / str(seed)
+            flags = ["--env", "reach", "--method", method, "--seed", str(seed), "--steps", "96"]
+            assert main(["manipulation-train", *flags, *settings, "--out", str(out)]) == 0
+            runs.append(str(out))
+    tables, figures = tmp_path / "tables", tmp_path / "figures"
+    command = ["manipulation-aggregate", *runs, "--tables", str(tables), "--figures", str(figures)]
+    assert main(command) == 0
+    summary = pd.read_csv(tables / "manipulation_summary.csv")
+    assert list(summary["method"]) == ["none", "olaux5"] and set(summary["n_seeds"]) == {2}
+    paired = pd.read_csv(tables / "manipulation_paired.csv")
+    assert set(paired["method"]) == {"olaux5"} and set(paired["n_pairs"]) == {2}
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "manipulation-success_reach.png",
+        "manipulation-weights_reach.png",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--method", "olaux9"], "manipulation method"),
+        (["--set", "bogus=1"], "bogus"),
+        (["--env", "pong"], "goal environment"),
+    ],
+)
+def test_manipulation_train_rejects_bad_input(flags, message, tmp_path, capsys):
+    assert main(["manipulation-train", *flags, "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error
+    assert not (tmp_path / "metrics.json").exists()
