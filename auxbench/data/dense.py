@@ -7,6 +7,9 @@ the published code reads.
   (Auto-λ's CityScapes); targets semantic, part, disparity.
 - ``read_cityscapes_npy``: ``{train,val}/{image,label_7 or label_19,depth}/<i>.npy`` as MTAN,
   LibMTL and Nash-MTL preprocess CityScapes; targets semantic, disparity.
+- ``read_dense_folder``: a user's own data, ``{train,val}/{image,<task>...}/<i>.npy`` with the
+  tasks (their kinds, class counts and ignore values) declared in ``tasks.yaml`` (see
+  ``read_dense_folder``).
 
 Files are numbered i = 0, 1, …, n − 1 with the same n in every task folder of a split. The
 ``val`` folder is the published evaluation split: it becomes the dataset's ``test`` split (a
@@ -28,9 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from PIL import Image
 
 from auxbench.data.dataset import DataError
@@ -597,4 +602,156 @@ def read_cityscapes(directory: Path, size: tuple[int, int] = (256, 512)) -> Dens
             f"CityScapes png / tif files (labelIds, panoptic parts, disparity) in {directory}, "
             f"resized to {height}×{width}"
         ),
+    )
+
+
+# --- a user's own dense data --------------------------------------------------------------------
+# A user's own dense-prediction data: per-task folders in the NYUv2 layout, declared by a small
+# YAML file.
+#
+# The dataset folder holds ``tasks.yaml`` and ``{train,val}/{image,<task>...}/<i>.npy`` (i = 0, 1,
+# ...; the same n files in every folder of a split; ``val`` is the test split, as for NYUv2).
+# ``tasks.yaml`` declares each task by its folder name::
+#
+#     tasks:
+#       semantic: {kind: segmentation, classes: 13, ignore: 255}
+#       depth: {kind: depth}
+#       normal: {kind: normal}
+#
+# Kinds and their files (every file (H, W[, C]) with one H × W for the whole dataset):
+#
+# - ``image`` (not a task): (H, W, 3) floats in [0, 1];
+# - ``segmentation``: (H, W) class ids 0..``classes``−1; ``ignore`` (optional, default −1) is the
+#   value of unlabelled pixels, which become −1;
+# - ``depth``: (H, W, 1) values ≥ 0, 0 = invalid;
+# - ``disparity``: (H, W, 1) values ≥ 0, 0 = invalid (stored as −1, the disparity convention);
+# - ``normal``: (H, W, 3) in [−1, 1], the zero vector = invalid.
+#
+# Every problem is a ``DataError`` of one line naming the file (``tasks.yaml`` and the key, or the
+# ``.npy`` file), what was expected and how to fix it; the reader only reads.
+
+TASKS_FILE = "tasks.yaml"
+IMAGE_FOLDER = "image"
+_KEYS = {
+    "segmentation": {"kind", "classes", "ignore"},
+    "depth": {"kind"},
+    "disparity": {"kind"},
+    "normal": {"kind"},
+}
+_EXAMPLE = "tasks: {semantic: {kind: segmentation, classes: 13, ignore: 255}, depth: {kind: depth}}"
+
+
+def read_tasks(path: Path) -> tuple[tuple[DenseTaskSpec, ...], dict[str, int]]:
+    """The tasks ``tasks.yaml`` at ``path`` declares, in its order, and each segmentation task's
+    ignore value."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise DataError(
+            f"{path}: not found; a dense dataset folder declares its tasks there, e.g. {_EXAMPLE}"
+        ) from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DataError(f"{path}: not readable YAML ({' '.join(str(exc).split())})") from exc
+    tasks = document.get("tasks") if isinstance(document, dict) else None
+    if not isinstance(tasks, dict) or not tasks:
+        raise DataError(f"{path}: expected a non-empty mapping under `tasks:`, e.g. {_EXAMPLE}")
+    specs, ignores = [], {}
+    for name, entry in tasks.items():
+        where = f"{path}: tasks.{name}"
+        if not isinstance(name, str) or not name.isidentifier() or name == IMAGE_FOLDER:
+            raise DataError(
+                f"{path}: task name {name!r} must be a folder name of letters, digits and _ "
+                f"(not {IMAGE_FOLDER!r}, the images' folder)"
+            )
+        if not isinstance(entry, dict):
+            raise DataError(f"{where}: expected a mapping such as {{kind: depth}}, got {entry!r}")
+        kind = entry.get("kind")
+        if kind not in DENSE_KINDS:
+            raise DataError(f"{where}.kind: {kind!r} is not one of {', '.join(DENSE_KINDS)}")
+        unknown = sorted(set(entry) - _KEYS[kind])
+        if unknown:
+            raise DataError(
+                f"{where}: unknown key {unknown[0]!r} for a {kind} task; it takes "
+                f"{', '.join(sorted(_KEYS[kind]))}"
+            )
+        classes = None
+        if kind == "segmentation":
+            classes = _integer(entry.get("classes"), f"{where}.classes", low=1)
+            ignore = _integer(entry.get("ignore", -1), f"{where}.ignore", low=-1)
+            if 0 <= ignore < classes:
+                raise DataError(
+                    f"{where}.ignore: {ignore} is one of the {classes} class ids 0..{classes - 1}; "
+                    "use a value outside them (e.g. 255 or -1)"
+                )
+            ignores[name] = ignore
+        specs.append(DenseTaskSpec(name, kind, classes))
+    return tuple(specs), ignores
+
+
+def _integer(value: Any, where: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise DataError(f"{where}: expected an integer >= {low}, got {value!r}")
+    return value
+
+
+def _segmentation(path: Path, shape: _Shape, classes: int, ignore: int) -> np.ndarray:
+    """(H, W) class ids, ``ignore`` → −1 -> (H, W) int64."""
+    array = _load_npy(path)
+    if array.ndim != 2:
+        raise DataError(f"{path}: labels have shape {array.shape}, expected (H, W)")
+    shape.check(array, path)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise DataError(f"{path}: labels should be class ids (H, W), found dtype {array.dtype}")
+    values = array.astype(np.float64)
+    if not np.isfinite(values).all() or (values != np.round(values)).any():
+        raise DataError(f"{path}: labels should be whole class ids, found a fractional or NaN one")
+    labels = values.astype(np.int64)
+    labels[labels == ignore] = -1
+    bad = (labels < -1) | (labels >= classes)
+    if bad.any():
+        raise DataError(
+            f"{path}: label {int(labels[bad][0])} out of range; expected 0..{classes - 1} or the "
+            f"ignore value {ignore} ({int(bad.sum())} bad pixels; declare classes or ignore in "
+            f"{TASKS_FILE})"
+        )
+    return labels
+
+
+def read_dense_folder(directory: Path, name: str = "user") -> DenseDataset:
+    """Read the dense dataset in ``directory`` (the module doc's layout), its tasks from
+    ``directory/tasks.yaml``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(
+            f"{directory}: dense dataset folder not found; expected {TASKS_FILE} and "
+            "{train,val}/{image,<task>...}/<i>.npy"
+        )
+    specs, ignores = read_tasks(directory / TASKS_FILE)
+    folders = dict.fromkeys((IMAGE_FOLDER, *(spec.name for spec in specs)), ".npy")
+    layout = f"<dir>/{{train,val}}/{{{','.join(folders)}}}/<i>.npy (i = 0, 1, ...)"
+    shape = _Shape()
+
+    def read_example(split_dir: Path, i: int) -> dict[str, np.ndarray]:
+        example = {IMAGE_FOLDER: _npy_image(split_dir / IMAGE_FOLDER / f"{i}.npy", shape)}
+        for spec in specs:
+            path = split_dir / spec.name / f"{i}.npy"
+            if spec.kind == "segmentation":
+                example[spec.name] = _segmentation(path, shape, spec.classes, ignores[spec.name])
+            elif spec.kind == "normal":
+                example[spec.name] = _npy_normal(path, shape)
+            else:
+                values = _npy_depth(path, shape, spec.kind)
+                if spec.kind == "disparity":
+                    values = np.where(values == 0, -1.0, values)
+                example[spec.name] = values.astype(np.float32)
+        return example
+
+    splits = _read_layout(directory, folders, layout, read_example)
+    return DenseDataset(
+        name=name,
+        tasks=specs,
+        train=splits["train"],
+        test=splits["test"],
+        source=f"a user's dense dataset ({TASKS_FILE} and NYUv2-layout .npy files) in {directory}",
     )
