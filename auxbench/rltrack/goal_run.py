@@ -70,24 +70,26 @@ SINGLE = "only-"
 @dataclass(frozen=True)
 class GoalEnvSpec:
     """A named goal environment: its Gymnasium id, its default image size, whether it gives
-    exact optical flow, and the module that registers it (imported on first use)."""
+    exact optical flow, the module that registers it (imported on first use), and whether its
+    constructor takes ``flow=False`` to skip computing the flow (for runs without the task)."""
 
     gym_id: str
     size: int
     has_flow: bool
     module: str
+    flow_switch: bool = False
 
 
 GOAL_ENVS = {
     "reach": GoalEnvSpec(REACH_ID, 32, True, "auxbench.rltrack.goal_envs"),
     "fetch-reach": GoalEnvSpec(
-        "auxbench/VisualFetchReach-v0", 64, True, "auxbench.rltrack.manipulation"
+        "auxbench/VisualFetchReach-v0", 64, True, "auxbench.rltrack.manipulation", flow_switch=True
     ),
     "hand-reach": GoalEnvSpec(
-        "auxbench/VisualHandReach-v0", 64, True, "auxbench.rltrack.manipulation"
+        "auxbench/VisualHandReach-v0", 64, True, "auxbench.rltrack.manipulation", flow_switch=True
     ),
     "finger-turn": GoalEnvSpec(
-        "auxbench/VisualFingerTurn-v0", 64, True, "auxbench.rltrack.manipulation"
+        "auxbench/VisualFingerTurn-v0", 64, True, "auxbench.rltrack.manipulation", flow_switch=True
     ),
 }
 
@@ -204,7 +206,10 @@ def make_goal_env(config: GoalTrackConfig, index: int) -> gym.Env:
     episodes seeded by ``EpisodeSeeds`` (index ≥ 1000: the evaluation environment)."""
     spec = GOAL_ENVS[config.env]
     __import__(spec.module)  # registers the environment
-    env = gym.make(spec.gym_id, size=config.size or spec.size)
+    kwargs: dict[str, Any] = {"size": config.size or spec.size}
+    if spec.flow_switch and "flow" not in config.run_tasks:
+        kwargs["flow"] = False  # a segmentation render and the flow saved per step
+    env = gym.make(spec.gym_id, **kwargs)
     return EpisodeSeeds(Monitor(env, info_keywords=("is_success",)), config.seed, index)
 
 

@@ -17,6 +17,7 @@ if MANIPULATION:
             "../envs/auxbench.yaml"
         threads: MANIPULATION.get("threads", 1)
         resources:
+            gpu=MANIPULATION.get("gpus", 0),
             runtime=MANIPULATION.get("runtime", 60),
             mem_mb=MANIPULATION.get("mem_mb", 4000),
         params:

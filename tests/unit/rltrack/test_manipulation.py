@@ -16,6 +16,9 @@ except RuntimeError as error:  # no EGL/OSMesa here: nothing can be rendered
 
 import mujoco  # after manipulation, which picks the OpenGL backend first
 
+from auxbench.rltrack import goal_run
+from auxbench.rltrack.tasks import TABLE1_TASKS
+
 SIZE = 32
 CLASSES = {
     "fetch-reach": M.VisualFetchReach,
@@ -363,3 +366,41 @@ def test_flow_points_to_where_the_content_went(envs, name):
         total += inside.sum()
     assert total > 10
     assert hits / total > 0.5 and hits > 1.1 * stays, (hits, stays, total)
+
+
+# --- in a DDPG + HER run ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_a_short_run_trains_every_task_on_each_environment(name, tmp_path):
+    """The whole track on each MuJoCo environment: its observations through the encoder, all five
+    tasks (exact flow included) and the HER buffer, for a few updates."""
+    values = {
+        "env": name,
+        "method": "olaux5",
+        "size": 16,
+        "steps": 100,
+        "batch_size": 4,
+        "learning_starts": 50,
+        "buffer_size": 100,
+        "curve_points": 2,
+        "eval_episodes": 1,
+        "latent": 8,
+        "updates_per_step": 0.04,
+    }
+    metrics = goal_run.run(goal_run.make_goal_config(values), tmp_path)
+    assert metrics["env_steps"] == 100 and metrics["tasks"] == list(TABLE1_TASKS)
+    assert 0 <= metrics["final_success"] <= 1
+
+
+def test_runs_without_the_flow_task_skip_computing_flow():
+    def space(method):
+        config = goal_run.make_goal_config({"env": "fetch-reach", "method": method, "size": 16})
+        env = goal_run.make_goal_env(config, 0)
+        try:
+            return set(env.observation_space.spaces)
+        finally:
+            env.close()
+
+    assert "flow" in space("olaux5") and "flow" in space("only-flow")
+    assert "flow" not in space("none") and "flow" not in space("only-forward")
