@@ -7,7 +7,6 @@ ablations (Fig. 6); and OL-AUX's learned weights (Fig. 5)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +15,8 @@ from matplotlib.figure import Figure
 
 from auxbench.foundations import atomic
 from auxbench.report.plots import colours, new_figure, t_interval
+from auxbench.report.rltrack import read_runs as read_track_runs
+from auxbench.report.rltrack import weights_figure
 from auxbench.report.stats import confidence_halfwidth, holm, paired_comparison
 from auxbench.rltrack.goal_run import METHODS, SINGLE
 from auxbench.rltrack.tasks import TABLE1_TASKS
@@ -31,15 +32,7 @@ ABLATIONS = ("olaux5", "olaux1", "olaux5-ablation")
 
 def read_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(runs, curves) of the run directories (each with ``metrics.json`` and ``curve.csv``)."""
-    runs, curves = [], []
-    for directory in map(Path, run_dirs):
-        metrics = json.loads((directory / "metrics.json").read_text())
-        runs.append({key: metrics[key] for key in (*RUN_COLUMNS, "env_steps", "wall_time_s")})
-        curve = pd.read_csv(directory / "curve.csv")
-        curves.append(
-            curve.assign(env=metrics["env"], method=metrics["method"], seed=metrics["seed"])
-        )
-    return pd.DataFrame(runs), pd.concat(curves, ignore_index=True)
+    return read_track_runs(run_dirs, RUN_COLUMNS)
 
 
 def method_order(methods) -> list[str]:
@@ -115,30 +108,8 @@ def _success(curves: pd.DataFrame, methods: list[str], threshold: float, palette
 
 
 def _weights(curves: pd.DataFrame) -> Figure | None:
-    columns = [column for column in curves.columns if column.startswith("weight_")]
-    methods = [
-        m for m in method_order(curves["method"]) if m in METHODS and METHODS[m][0] == "olaux"
-    ]
-    if not columns or not methods:
-        return None
-    long = curves[curves["method"].isin(methods)].melt(
-        id_vars=["step", "method", "seed"], value_vars=columns, var_name="task", value_name="weight"
-    )
-    long["task"] = long["task"].str.removeprefix("weight_")
-    long = long.dropna(subset=["weight"])
-    fig, axes = new_figure(5.5 * len(methods), 4.0, ncols=len(methods))
-    for ax, method in zip(axes, methods, strict=True):
-        sns.lineplot(
-            data=long[long["method"] == method],
-            x="step",
-            y="weight",
-            hue="task",
-            errorbar=t_interval,
-            ax=ax,
-        )
-        ax.set(title=f"{method}: auxiliary weights (mean over seeds)", xlabel="environment steps")
-        ax.grid(alpha=0.3)
-    return fig
+    olaux = [m for m in method_order(curves["method"]) if METHODS.get(m, ("",))[0] == "olaux"]
+    return weights_figure(curves, olaux)
 
 
 def figures_of(curves: pd.DataFrame, threshold: float, palette: dict) -> dict[str, Figure]:

@@ -21,12 +21,16 @@ RUN_COLUMNS = ["env", "method", "seed", "auc", "steps_to_threshold", "threshold"
 METRICS = ("auc", "steps_to_threshold", "final_return")
 
 
-def read_runs(run_dirs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, curves) of the run directories (each with ``metrics.json`` and ``curve.csv``)."""
+def read_runs(
+    run_dirs: list[Path], columns: list[str] = RUN_COLUMNS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, curves) of the run directories (each with ``metrics.json`` and ``curve.csv``):
+    ``columns`` of each run's metrics (and its steps and wall time), its curve with the run's
+    env, method and seed."""
     runs, curves = [], []
     for directory in map(Path, run_dirs):
         metrics = json.loads((directory / "metrics.json").read_text())
-        runs.append({key: metrics[key] for key in (*RUN_COLUMNS, "env_steps", "wall_time_s")})
+        runs.append({key: metrics[key] for key in (*columns, "env_steps", "wall_time_s")})
         curve = pd.read_csv(directory / "curve.csv")
         curves.append(
             curve.assign(env=metrics["env"], method=metrics["method"], seed=metrics["seed"])
@@ -74,8 +78,14 @@ def _returns(curves: pd.DataFrame, threshold: float, palette: dict) -> Figure:
 
 
 def _weights(curves: pd.DataFrame) -> Figure | None:
-    columns = [column for column in curves.columns if column.startswith("weight_")]
     methods = [m for m in method_order(curves["method"]) if METHODS[m][0] == "olaux"]
+    return weights_figure(curves, methods)
+
+
+def weights_figure(curves: pd.DataFrame, methods: list[str]) -> Figure | None:
+    """One panel per method of ``methods``: its ``weight_<task>`` columns against the step, mean
+    over seeds with a 95% t-CI band; None without such columns or methods."""
+    columns = [column for column in curves.columns if column.startswith("weight_")]
     if not columns or not methods:
         return None
     long = curves[curves["method"].isin(methods)].melt(
