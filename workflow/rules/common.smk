@@ -110,37 +110,31 @@ def bench_flags(wildcards):
     return " ".join(flags)
 
 
-# The RL track (config key `rltrack`; workflow/rules/rltrack.smk).
-RLTRACK = config.get("rltrack")
-RLTRACK_RUNS = (
-    [
-        f"{RESULTS}/rltrack/runs/{env}/{method}/seed{seed}"
-        for env in RLTRACK["envs"]
-        for method in RLTRACK["methods"]
-        for seed in RLTRACK["seeds"]
+# The two RL tracks, each one run per environment × method × seed under results/<key>/runs:
+# A2C (config key `rltrack`; workflow/rules/rltrack.smk) and DDPG + HER (config key
+# `manipulation`; workflow/rules/manipulation.smk).
+def track_runs(key):
+    """The run directories of the RL-track section ``key`` (none without the section)."""
+    section = config.get(key)
+    if not section:
+        return []
+    return [
+        f"{RESULTS}/{key}/runs/{env}/{method}/seed{seed}"
+        for env in section["envs"]
+        for method in section["methods"]
+        for seed in section["seeds"]
     ]
-    if RLTRACK
-    else []
-)
+
+
+RLTRACK = config.get("rltrack")
+RLTRACK_RUNS = track_runs("rltrack")
+MANIPULATION = config.get("manipulation")
+MANIPULATION_RUNS = track_runs("manipulation")
 
 
 def rltrack_settings(wildcards):
     """The `rltrack.settings` mapping as ``--set`` flags."""
     return set_flags(RLTRACK.get("settings", {}))
-
-
-# The manipulation track (config key `manipulation`; workflow/rules/manipulation.smk).
-MANIPULATION = config.get("manipulation")
-MANIPULATION_RUNS = (
-    [
-        f"{RESULTS}/manipulation/runs/{env}/{method}/seed{seed}"
-        for env in MANIPULATION["envs"]
-        for method in MANIPULATION["methods"]
-        for seed in MANIPULATION["seeds"]
-    ]
-    if MANIPULATION
-    else []
-)
 
 
 def manipulation_settings(wildcards):
