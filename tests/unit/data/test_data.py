@@ -305,36 +305,37 @@ def test_default_root_uses_environment_then_cwd(tmp_path, monkeypatch):
     [
         (
             "train-images-idx3-ubyte.gz",
-            gzip.compress(idx_bytes(np.zeros((40, 28, 28), np.uint8))[:-5]),
+            gzip.compress(idx_bytes(np.zeros((40, 28, 28), np.uint8))[:-5], mtime=0),
             "truncated",
         ),
         (
             "train-images-idx3-ubyte.gz",
-            gzip.compress(idx_bytes(np.zeros((40, 28, 28), np.uint8)) + b"x"),
+            gzip.compress(idx_bytes(np.zeros((40, 28, 28), np.uint8)) + b"x", mtime=0),
             "trailing",
         ),
         (
             "train-labels-idx1-ubyte.gz",
-            gzip.compress(idx_bytes(np.zeros((40, 28, 28), np.uint8))),
+            gzip.compress(idx_bytes(np.zeros((40, 28, 28), np.uint8)), mtime=0),
             "magic",
         ),
-        ("train-labels-idx1-ubyte.gz", gzip.compress(b"\0\0\x08"), "header"),
+        ("train-labels-idx1-ubyte.gz", gzip.compress(b"\0\0\x08", mtime=0), "header"),
         (
             "train-labels-idx1-ubyte.gz",
-            gzip.compress(idx_bytes(np.zeros(39, np.uint8))),
+            gzip.compress(idx_bytes(np.zeros(39, np.uint8)), mtime=0),
             "count mismatch",
         ),
         (
             "train-labels-idx1-ubyte.gz",
-            gzip.compress(idx_bytes(np.full(40, 10, np.uint8))),
+            gzip.compress(idx_bytes(np.full(40, 10, np.uint8)), mtime=0),
             "out of range",
         ),
         (
             "t10k-images-idx3-ubyte.gz",
-            gzip.compress(idx_bytes(np.zeros((20, 28, 28), np.uint8)))[:-20],
+            gzip.compress(idx_bytes(np.zeros((20, 28, 28), np.uint8)), mtime=0)[:-20],
             "gzip",
         ),
     ],
+    ids=lambda value: value if isinstance(value, str) else "content",
 )
 def test_corrupt_idx_files_raise_data_error(fashion_root, file, content, problem):
     root, _ = fashion_root
@@ -384,6 +385,7 @@ class _Evil:
         ),
         (pickle.dumps({b"data": np.zeros((6, 3072), np.uint8), b"labels": ["a"] * 6}), "integers"),
     ],
+    ids=lambda value: value if isinstance(value, str) else "content",
 )
 def test_bad_cifar_pickles_raise_data_error(tmp_path, content, problem):
     write_cifar10(tmp_path)
