@@ -1,6 +1,11 @@
 """auxbench: prepare data → one training job per dataset × method × λ × seed → tables → figures → report."""
 
+import sys
+
 from snakemake.utils import min_version, validate
+
+from auxbench.data.user_sets import user_datasets
+from auxbench.foundations.errors import ConfigError
 
 min_version("8.0")
 
@@ -12,6 +17,12 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# Users' dataset entries first: a bad one gets a one-line error naming its key, where the schema's
+# validator can only say that an item of `datasets` matches none of its forms.
+try:
+    user_datasets(config)
+except ConfigError as error:
+    sys.exit(f"auxbench: error: {error}")
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
@@ -51,12 +62,12 @@ if UNCONFIGURED_FOLDERS:
         wildcard_constraints:
             folder="|".join(UNCONFIGURED_FOLDERS),
         params:
-            section=lambda wildcards: UNCONFIGURED_FOLDERS[wildcards.folder],
-        run:
-            from auxbench.foundations.atomic import write_text
-
-            write_text(
-                output[0],
-                f"The config has no `{params.section}` section, so the workflow wrote nothing"
-                " else here; DVC versions this folder either way (dvc.yaml).\n",
-            )
+            text=lambda wildcards: (
+                f"The config has no `{UNCONFIGURED_FOLDERS[wildcards.folder]}` section, so the"
+                " workflow wrote nothing else here; DVC versions this folder either way"
+                " (dvc.yaml)."
+            ),
+        # a shell command, not a `run:` block: Snakemake runs a `run:` job by parsing the whole
+        # workflow again in a new process (importing torch), ~4 s for one line of text
+        shell:
+            "printf '%s\\n' {params.text:q} > {output}.tmp && mv {output}.tmp {output}"

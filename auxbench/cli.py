@@ -8,6 +8,7 @@ Also reachable as ``python -m auxbench``.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
             f"--{flag.replace('_', '-')}", dest=flag, type=_flag_type(flag), help=helps[flag]
         )
     train.add_argument("--bf16", action="store_true", default=None, help=helps["bf16"])
+    _add_data_config(train)
     _add_set(train, "TrainConfig")
     train.add_argument("--out", type=Path, required=True, help="directory for the run's results")
     train.set_defaults(run=_train)
@@ -106,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--dataset", required=True)
     prepare.add_argument("--root", help="data root (default: $AUXBENCH_DATA or ./data/raw)")
     prepare.add_argument("--expect", help="expected content SHA-256; a mismatch is an error")
+    _add_data_config(prepare)
+    prepare.add_argument(
+        "--user-dataset",
+        metavar="JSON",
+        help="a user dataset's declaration as JSON (what the workflow passes; else --data-config)",
+    )
     prepare.add_argument("--out", type=Path, required=True)
     prepare.set_defaults(run=_prepare)
 
@@ -154,6 +162,13 @@ def _parser() -> argparse.ArgumentParser:
     datasets = commands.add_parser("datasets", help="list datasets and whether their files exist")
     datasets.add_argument("--root", help="data root (default: $AUXBENCH_DATA or ./data/raw)")
     datasets.add_argument("--fetch", metavar="NAME", help="set up a dataset (fashion-mnist)")
+    _add_data_config(datasets, "also read and list the user datasets it declares, with sizes")
+    datasets.add_argument(
+        "--write-example",
+        metavar="DIR",
+        type=Path,
+        help="write the example image folder with a class hierarchy (docs/user-data.md) to DIR",
+    )
     datasets.set_defaults(run=_datasets)
 
     methods = commands.add_parser(
@@ -296,6 +311,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     dense_train.add_argument("--weighting", help="a weighting, optionally +GRADIENT (dwa+pcgrad)")
     dense_train.add_argument("--seed", type=int)
+    _add_data_config(dense_train)
     _add_set(dense_train, "DenseConfig")
     dense_train.add_argument("--out", type=Path, required=True, help="directory for the run")
     dense_train.set_defaults(run=_dense_train)
@@ -323,6 +339,38 @@ def _add_set(parser: argparse.ArgumentParser, config: str) -> None:
         metavar="KEY=VALUE",
         help=f"set any {config} key (VALUE is read as YAML); repeatable",
     )
+
+
+def _add_data_config(
+    parser: argparse.ArgumentParser,
+    help: str = "a YAML config whose datasets (and dense.datasets) entries declare your own "
+    "datasets; --dataset may then name one (docs/user-data.md)",
+) -> None:
+    parser.add_argument("--data-config", type=Path, metavar="FILE", help=help)
+
+
+def _declared(path: Path | None) -> dict[str, Any]:
+    """The user datasets that the ``--data-config`` file ``path`` declares, by name."""
+    from auxbench.data.user_sets import user_datasets
+
+    if path is None:
+        return {}
+    found = user_datasets(read_yaml(path), str(path))
+    if not found:
+        raise ConfigError(
+            f"{path}: declares no user datasets; expected datasets: entries such as "
+            "{name: leaves, kind: folder, path: data/user/leaves, size: 32}"
+        )
+    return found
+
+
+def _with_user_dataset(values: dict[str, Any], path: Path | None, default: str) -> None:
+    """Set ``values['user_dataset']`` to the entry the ``--data-config`` file declares for the
+    chosen dataset (``values['dataset']``, else ``default``), if it declares one."""
+    declared = _declared(path)
+    name = values.get("dataset", default)
+    if name in declared:
+        values["user_dataset"] = declared[name].to_entry()
 
 
 def _train_keys_help() -> str:
@@ -369,6 +417,7 @@ def _train(args: argparse.Namespace) -> int:
     values.update(_settings(args.set))
     overrides = {key: getattr(args, key) for key in (*TRAIN_FLAGS, "bf16")}
     values.update({key: value for key, value in overrides.items() if value is not None})
+    _with_user_dataset(values, args.data_config, TrainConfig.dataset)
     config = check_method(make_config(values, source=str(args.config or "command line")))
     metrics = train(config, args.out)
     print(
@@ -382,8 +431,18 @@ def _train(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from auxbench.data.prepare import prepare
+    from auxbench.data.user_sets import UserDataset
 
-    manifest = prepare(args.dataset, args.out, args.root, args.expect)
+    user = _declared(args.data_config).get(args.dataset)
+    if args.user_dataset is not None:
+        try:
+            entry = json.loads(args.user_dataset)
+        except ValueError as error:
+            raise ConfigError(f"--user-dataset: not valid JSON ({error})") from error
+        user = UserDataset.from_entry(entry, "--user-dataset")
+    if user is not None and user.name != args.dataset:
+        raise ConfigError(f"--user-dataset declares {user.name!r}, not --dataset {args.dataset!r}")
+    manifest = prepare(args.dataset, args.out, args.root, args.expect, user=user)
     print(f"{args.dataset}: content sha256 {manifest['content_sha256']} → {args.out}")
     return 0
 
@@ -428,6 +487,16 @@ def _report(args: argparse.Namespace) -> int:
 def _datasets(args: argparse.Namespace) -> int:
     from auxbench.data import DATASETS, availability, fetch_fashion_mnist
 
+    if args.write_example is not None:
+        from auxbench.data.user_example import write_example_folder
+
+        hierarchy = write_example_folder(args.write_example)
+        print(
+            f"wrote {args.write_example}; declare it in a config's datasets list as\n"
+            f"  - {{name: shapes, kind: folder, path: {args.write_example}, size: 32,\n"
+            f"     hierarchy_csv: {hierarchy}, primary: coarse}}"
+        )
+        return 0
     if args.fetch:
         if args.fetch != "fashion-mnist":
             raise ConfigError(
@@ -453,7 +522,26 @@ def _datasets(args: argparse.Namespace) -> int:
             state, message = "MISSING", f"{directory} does not exist; {spec.howto}"
         print(f"{name:22s} {state:8s} {spec.summary}")
         print(f"{'':31s}{message}")
-    return 0
+    return _list_user_datasets(args.data_config)
+
+
+def _list_user_datasets(path: Path | None) -> int:
+    """Read every user dataset ``path`` declares and print its sizes, or its first problem;
+    1 when any cannot be read."""
+    from auxbench.data.user_sets import verify
+
+    if path is None:
+        return 0
+    failed = 0
+    print(f"your datasets ({path}):")
+    for name, dataset in _declared(path).items():
+        try:
+            line, state = verify(dataset), "ok"
+        except DataError as error:
+            line, state, failed = str(error), "ERROR", failed + 1
+        print(f"{name:22s} {state:8s} {dataset.kind} {dataset.path}")
+        print(f"{'':31s}{line}")
+    return 1 if failed else 0
 
 
 def _methods(args: argparse.Namespace) -> int:
@@ -608,7 +696,8 @@ def _manipulation_train(args: argparse.Namespace) -> int:
 
 
 def _dense_train(args: argparse.Namespace) -> int:
-    from auxbench.config import make_dense_config
+    from auxbench.config import DenseConfig, make_dense_config
+    from auxbench.data.user_sets import UserDataset
     from auxbench.experiment.dense_grid import dataset_tasks, setting_values
     from auxbench.experiment.grid import split_weighting
     from auxbench.training.dense import DenseTrainer
@@ -619,8 +708,14 @@ def _dense_train(args: argparse.Namespace) -> int:
             values[key] = getattr(args, key)
     if args.weighting is not None:
         values["weighting"], values["gradient"] = split_weighting(args.weighting)
+    _with_user_dataset(values, args.data_config, DenseConfig.dataset)
     if args.setting is not None:
-        values.update(setting_values(args.setting, dataset_tasks(values.get("dataset", "scenes"))))
+        user = values.get("user_dataset")
+        tasks = dataset_tasks(
+            values.get("dataset", DenseConfig.dataset),
+            UserDataset.from_entry(user, "user_dataset") if user is not None else None,
+        )
+        values.update(setting_values(args.setting, tasks))
     config = make_dense_config(values, source="command line")
     metrics = DenseTrainer(config).fit(args.out)
     print(

@@ -20,6 +20,7 @@ import yaml
 
 from auxbench.data import DATASETS
 from auxbench.data.dense_sets import DENSE_DATASETS
+from auxbench.data.user_sets import UserDataset
 from auxbench.foundations.errors import ConfigError
 from auxbench.foundations.losses import LOSSES
 from auxbench.foundations.validation import (
@@ -151,7 +152,15 @@ class TrainConfig:
     """
 
     dataset: str = setting(
-        "the dataset (`auxbench datasets` lists them)", "fashion-mnist", choices=DATASETS
+        "the dataset: a built-in one (`auxbench datasets` lists them) or user_dataset's name",
+        "fashion-mnist",
+    )
+    user_dataset: dict[str, Any] | None = field(
+        default=None,
+        metadata=about(
+            "a user's dataset, as declared in a config's datasets list (name, kind: folder or "
+            "npz, path, ...; docs/user-data.md); dataset must be its name"
+        ),
     )
     method: str = setting("the auxiliary-learning method (`auxbench methods` lists them)", "single")
     model: str = setting("the main network's trunk", "small", choices=TRUNKS)
@@ -273,8 +282,13 @@ class TrainConfig:
         if self.compile == "":
             raise ConfigError("compile must be true, false or a torch.compile backend name, got ''")
         check_weighting_params(self.weighting_params)
-        self._validate_domains(DATASETS[self.dataset].domains)
+        user = check_dataset(self.dataset, self.user_dataset, DATASETS, dense=False)
+        self._validate_domains(None if user is not None else DATASETS[self.dataset].domains)
         return self
+
+    def user(self) -> UserDataset | None:
+        """The user's dataset the run trains on (``user_dataset``), or None for a built-in one."""
+        return None if self.user_dataset is None else UserDataset.from_entry(self.user_dataset)
 
     def _validate_domains(self, domains: int | None) -> None:
         """Multi-domain datasets (``domains`` tasks) train one head per domain and nothing else;
@@ -327,7 +341,15 @@ class DenseConfig:
     """
 
     dataset: str = setting(
-        "the dense dataset (`auxbench datasets` lists them)", "scenes", choices=DENSE_DATASETS
+        "the dense dataset: a built-in one (`auxbench datasets` lists them) or user_dataset's name",
+        "scenes",
+    )
+    user_dataset: dict[str, Any] | None = field(
+        default=None,
+        metadata=about(
+            "a user's dense dataset, as declared in a config's dense.datasets list (name, kind: "
+            "dense, path; docs/user-data.md); dataset must be its name"
+        ),
     )
     architecture: str = setting(
         "split (hard sharing, task heads) or mtan (task attention over the shared features)",
@@ -490,7 +512,44 @@ class DenseConfig:
                 f"scales must be a non-empty list of numbers >= 1 (zoom factors), got {self.scales!r}"
             )
         check_weighting_params(self.weighting_params)
+        check_dataset(self.dataset, self.user_dataset, DENSE_DATASETS, dense=True)
         return self
+
+    def user(self) -> UserDataset | None:
+        """The user's dense dataset the run trains on (``user_dataset``), or None."""
+        return None if self.user_dataset is None else UserDataset.from_entry(self.user_dataset)
+
+
+def check_dataset(
+    name: str, entry: dict[str, Any] | None, builtin: Mapping[str, Any], dense: bool
+) -> UserDataset | None:
+    """``dataset`` names a built-in dataset of ``builtin`` or the user's dataset ``entry``
+    (checked, and returned); ``ConfigError`` otherwise."""
+    if entry is None:
+        if name not in builtin:
+            raise ConfigError(
+                f"dataset: unknown dataset {name!r}; choose one of {', '.join(sorted(builtin))}, "
+                "or declare your own in the config's "
+                f"{'dense.datasets' if dense else 'datasets'} list (docs/user-data.md)"
+            )
+        return None
+    user = UserDataset.from_entry(entry, "user_dataset")
+    if user.name != name:
+        raise ConfigError(
+            f"user_dataset: declares {user.name!r} but dataset is {name!r}; set dataset to the "
+            "declared name"
+        )
+    if name in builtin:
+        raise ConfigError(
+            f"user_dataset.name: {name!r} is a built-in dataset's name; give yours another"
+        )
+    if user.is_dense != dense:
+        wanted = "dense" if dense else "folder or npz"
+        raise ConfigError(
+            f"user_dataset.kind: {user.kind!r} here, where a {wanted} dataset is trained "
+            f"({'auxbench dense-train' if dense else 'auxbench train'})"
+        )
+    return user
 
 
 def make_dense_config(values: dict[str, Any], source: str = "config") -> DenseConfig:

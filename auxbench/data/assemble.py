@@ -21,6 +21,9 @@ class RawDataset:
     crop_padding: int
     horizontal_flip: bool
     source: str
+    hierarchy_psi: int | None = None
+    """ψ of a class hierarchy whose auxiliary classes refine the primary ones: the most auxiliary
+    classes under one primary class (a user's hierarchy with ``primary: coarse``); else None."""
 
 
 def assemble(raw: RawDataset, val_fraction: float, seed: int) -> Dataset:
@@ -47,4 +50,5 @@ def assemble(raw: RawDataset, val_fraction: float, seed: int) -> Dataset:
         crop_padding=raw.crop_padding,
         horizontal_flip=raw.horizontal_flip,
         source=raw.source,
+        hierarchy_psi=raw.hierarchy_psi,
     )

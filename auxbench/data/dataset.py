@@ -50,6 +50,9 @@ class Dataset:
     crop_padding: int
     horizontal_flip: bool
     source: str
+    hierarchy_psi: int | None = None
+    """The ψ the dataset's class hierarchy implies (``RawDataset.hierarchy_psi``), which the
+    auxiliary-label generators take when their config does not set ``psi``; None: no hierarchy."""
 
     @property
     def in_channels(self) -> int:

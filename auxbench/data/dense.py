@@ -8,8 +8,8 @@ the published code reads.
 - ``read_cityscapes_npy``: ``{train,val}/{image,label_7 or label_19,depth}/<i>.npy`` as MTAN,
   LibMTL and Nash-MTL preprocess CityScapes; targets semantic, disparity.
 - ``read_dense_folder``: a user's own data, ``{train,val}/{image,<task>...}/<i>.npy`` with the
-  tasks (their kinds, class counts and ignore values) declared in ``tasks.yaml`` (see
-  ``read_dense_folder``).
+  tasks (their kinds, class counts and ignore values, channel counts) declared in ``tasks.yaml``
+  (see ``read_dense_folder``).
 
 Files are numbered i = 0, 1, …, n − 1 with the same n in every task folder of a split. The
 ``val`` folder is the published evaluation split: it becomes the dataset's ``test`` split (a
@@ -20,6 +20,8 @@ whatever the files use:
 - ``depth``: (N, 1, H, W) float32 metres, 0 = invalid;
 - ``disparity``: (N, 1, H, W) float32, −1 = invalid;
 - ``normal``: (N, 3, H, W) float32 in [−1, 1], the all-zero vector = invalid;
+- ``regression`` (a user's own real-valued maps): (N, C, H, W) float32, any finite value, NaN in
+  every channel = invalid pixel;
 - images: (N, 3, H, W) float32 in [0, 1].
 
 Every problem with the files is a ``DataError`` of one line naming the folder or file, what was
@@ -40,7 +42,7 @@ from PIL import Image
 
 from auxbench.data.dataset import DataError
 
-DENSE_KINDS = ("segmentation", "depth", "disparity", "normal")
+DENSE_KINDS = ("segmentation", "depth", "disparity", "normal", "regression")
 SPLITS = (("train", "train"), ("val", "test"))  # (folder, DenseDataset field)
 NYUV2_FOLDERS = ("image", "label", "depth", "normal")
 CITYSCAPES_FOLDERS = {"image": ".png", "seg": ".png", "part_seg": ".tif", "depth": ".png"}
@@ -96,11 +98,13 @@ for _sids, _parts in ((HUMAN_SIDS, HUMAN_PARTS), (VEHICLE_SIDS, VEHICLE_PARTS)):
 @dataclass(frozen=True)
 class DenseTaskSpec:
     """One per-pixel task of a dataset: its target field ``name``, its ``kind`` (one of
-    ``DENSE_KINDS``) and, for segmentation only, its number of ``classes``."""
+    ``DENSE_KINDS``), for segmentation only its number of ``classes`` and for regression only
+    its number of ``channels`` (default 1), which size the task's head."""
 
     name: str
     kind: str
     classes: int | None = None
+    channels: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DENSE_KINDS:
@@ -112,6 +116,16 @@ class DenseTaskSpec:
             raise ValueError(f"segmentation task {self.name!r} needs classes >= 1")
         if self.kind != "segmentation" and self.classes is not None:
             raise ValueError(f"{self.kind} task {self.name!r} takes no classes")
+        if self.kind != "regression":
+            if self.channels is not None:
+                raise ValueError(f"{self.kind} task {self.name!r} takes no channels")
+            return
+        if self.channels is None:
+            object.__setattr__(self, "channels", 1)  # frozen: the default of a regression task
+        elif isinstance(self.channels, bool) or not isinstance(self.channels, int):
+            raise ValueError(f"regression task {self.name!r}: channels must be an integer >= 1")
+        if self.channels < 1:
+            raise ValueError(f"regression task {self.name!r} needs channels >= 1")
 
 
 @dataclass
@@ -617,6 +631,7 @@ def read_cityscapes(directory: Path, size: tuple[int, int] = (256, 512)) -> Dens
 #       semantic: {kind: segmentation, classes: 13, ignore: 255}
 #       depth: {kind: depth}
 #       normal: {kind: normal}
+#       albedo: {kind: regression, channels: 3}
 #
 # Kinds and their files (every file (H, W[, C]) with one H × W for the whole dataset):
 #
@@ -625,7 +640,10 @@ def read_cityscapes(directory: Path, size: tuple[int, int] = (256, 512)) -> Dens
 #   value of unlabelled pixels, which become −1;
 # - ``depth``: (H, W, 1) values ≥ 0, 0 = invalid;
 # - ``disparity``: (H, W, 1) values ≥ 0, 0 = invalid (stored as −1, the disparity convention);
-# - ``normal``: (H, W, 3) in [−1, 1], the zero vector = invalid.
+# - ``normal``: (H, W, 3) in [−1, 1], the zero vector = invalid;
+# - ``regression``: ``channels`` (optional, default 1) real-valued maps, any finite values (e.g. a
+#   heat map, albedo, height): (H, W, C) floats or integers, or (H, W) when C is 1; NaN in any
+#   channel makes the pixel invalid (stored as NaN in all its channels), ±inf is an error.
 #
 # Every problem is a ``DataError`` of one line naming the file (``tasks.yaml`` and the key, or the
 # ``.npy`` file), what was expected and how to fix it; the reader only reads.
@@ -637,6 +655,7 @@ _KEYS = {
     "depth": {"kind"},
     "disparity": {"kind"},
     "normal": {"kind"},
+    "regression": {"kind", "channels"},
 }
 _EXAMPLE = "tasks: {semantic: {kind: segmentation, classes: 13, ignore: 255}, depth: {kind: depth}}"
 
@@ -675,7 +694,9 @@ def read_tasks(path: Path) -> tuple[tuple[DenseTaskSpec, ...], dict[str, int]]:
                 f"{where}: unknown key {unknown[0]!r} for a {kind} task; it takes "
                 f"{', '.join(sorted(_KEYS[kind]))}"
             )
-        classes = None
+        classes = channels = None
+        if kind == "regression":
+            channels = _integer(entry.get("channels", 1), f"{where}.channels", low=1)
         if kind == "segmentation":
             classes = _integer(entry.get("classes"), f"{where}.classes", low=1)
             ignore = _integer(entry.get("ignore", -1), f"{where}.ignore", low=-1)
@@ -685,7 +706,7 @@ def read_tasks(path: Path) -> tuple[tuple[DenseTaskSpec, ...], dict[str, int]]:
                     "use a value outside them (e.g. 255 or -1)"
                 )
             ignores[name] = ignore
-        specs.append(DenseTaskSpec(name, kind, classes))
+        specs.append(DenseTaskSpec(name, kind, classes, channels))
     return tuple(specs), ignores
 
 
@@ -718,6 +739,42 @@ def _segmentation(path: Path, shape: _Shape, classes: int, ignore: int) -> np.nd
     return labels
 
 
+def _regression(path: Path, shape: _Shape, channels: int) -> np.ndarray:
+    """(H, W, C) real values, or (H, W) when C is 1; NaN in a channel = invalid pixel ->
+    (C, H, W) float32 with NaN in every channel of an invalid pixel."""
+    array = _load_npy(path)
+    expected = f"(H, W, {channels})" + (" or (H, W)" if channels == 1 else "")
+    flat = channels == 1 and array.ndim == 2
+    if not flat and (array.ndim != 3 or array.shape[2] != channels):
+        raise DataError(
+            f"{path}: regression target has shape {array.shape}, expected {expected} for "
+            f"channels: {channels}; save the map as (H, W, C) or declare its C as channels in "
+            f"{TASKS_FILE}"
+        )
+    shape.check(array, path)
+    if flat:
+        array = array[..., None]
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise DataError(
+            f"{path}: regression target should be real numbers {expected} (floats, NaN for "
+            f"invalid pixels), found dtype {array.dtype}; save it as float32"
+        )
+    wide = array.astype(np.float64, copy=False)
+    if np.isinf(wide).any():
+        raise DataError(
+            f"{path}: regression target holds ±inf ({int(np.isinf(wide).sum())} values); "
+            "expected finite values, with NaN marking invalid pixels"
+        )
+    if (np.abs(wide) > np.finfo(np.float32).max).any():  # would become inf as float32
+        raise DataError(
+            f"{path}: regression target holds values beyond float32's range (largest magnitude "
+            f"{float(np.nanmax(np.abs(wide))):g}); rescale the map"
+        )
+    values = np.ascontiguousarray(wide.transpose(2, 0, 1), dtype=np.float32)
+    values[:, np.isnan(values).any(axis=0)] = np.nan  # an invalid pixel is NaN in every channel
+    return values
+
+
 def read_dense_folder(directory: Path, name: str = "user") -> DenseDataset:
     """Read the dense dataset in ``directory`` (the module doc's layout), its tasks from
     ``directory/tasks.yaml``."""
@@ -740,6 +797,8 @@ def read_dense_folder(directory: Path, name: str = "user") -> DenseDataset:
                 example[spec.name] = _segmentation(path, shape, spec.classes, ignores[spec.name])
             elif spec.kind == "normal":
                 example[spec.name] = _npy_normal(path, shape)
+            elif spec.kind == "regression":
+                example[spec.name] = _regression(path, shape, spec.channels)
             else:
                 values = _npy_depth(path, shape, spec.kind)
                 if spec.kind == "disparity":

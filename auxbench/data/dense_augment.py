@@ -6,18 +6,23 @@ Each image of the batch draws a scale s from ``scales`` ({1.0, 1.2, 1.5} by defa
 of ``size / s`` pixels at a uniform random position, and a flip with probability 1/2; the window
 is resampled to ``size`` (the output size; default: the input's), which zooms in by s. One
 batched ``grid_sample`` does it for the whole batch: bilinear for the images, nearest-neighbour
-for every target (labels, depth, disparity, normals, noise), so label values are never mixed.
-The targets follow the geometry:
+for every target (labels, depth, disparity, normals, regression maps, noise), so label values
+are never mixed. A target is treated as its task's kind (``auxbench.data.dense.DENSE_KINDS``)
+when ``kinds`` names it, else by its field name (``semantic`` and ``part`` are labels, ``depth``,
+``disparity`` and ``normal`` the kinds of those names). The targets follow the geometry:
 
 - depth is divided by s (zooming in by s brings the scene s times closer), disparity multiplied;
 - a flip negates the normal's x component (the normals are in camera coordinates);
+- a regression map is mirrored, cropped and resized with the image, its values unchanged (its
+  channels are taken for scalars: nothing is negated or scaled);
 - pixels a window takes from outside the image (a crop larger than the image) are padding:
-  −1 for labels and disparity, 0 for depth and normals (their invalid values), 0 for the rest.
+  −1 for labels and disparity, 0 for depth and normals, NaN for regression maps (their invalid
+  values), 0 for the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +33,13 @@ DISPARITY_FIELDS = ("disparity",)
 DEPTH_FIELDS = ("depth",)
 NORMAL_FIELDS = ("normal",)
 DEFAULT_SCALES = (1.0, 1.2, 1.5)
+_FIELD_KINDS = {
+    **dict.fromkeys(LABEL_FIELDS, "segmentation"),
+    **dict.fromkeys(DISPARITY_FIELDS, "disparity"),
+    **dict.fromkeys(DEPTH_FIELDS, "depth"),
+    **dict.fromkeys(NORMAL_FIELDS, "normal"),
+}
+"""The kind of a target field that ``kinds`` does not name, by its name."""
 
 
 def _sample(values: torch.Tensor, grid: torch.Tensor, mode: str) -> torch.Tensor:
@@ -42,10 +54,12 @@ def augment_dense(
     size: Sequence[int] | None = None,
     scales: Sequence[float] = DEFAULT_SCALES,
     flip: bool = True,
+    kinds: Mapping[str, str] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The batch ``images`` (N, C, H, W) and its ``targets`` (by field name: see the module doc)
     randomly scaled, cropped to ``size`` (H', W') and flipped, drawing from ``generator`` (on the
-    images' device)."""
+    images' device). ``kinds`` ({field: kind}) says how to treat a field whatever its name (a
+    user's tasks have their own names); fields it does not name are treated by their name."""
     count, _, height, width = images.shape
     out_height, out_width = (height, width) if size is None else (int(size[0]), int(size[1]))
     device = images.device
@@ -74,21 +88,36 @@ def augment_dense(
     out: dict[str, torch.Tensor] = {}
     per_image = scale.view(count, 1, 1, 1)
     for name, values in targets.items():
-        if name in LABEL_FIELDS:
+        kind = (kinds or {}).get(name, _FIELD_KINDS.get(name))
+        if kind == "segmentation":
             shifted = (values.unsqueeze(1) + 1).float()  # padding 0 becomes −1 below
             out[name] = (_sample(shifted, grid, "nearest").squeeze(1).round() - 1).to(values.dtype)
-        elif name in DISPARITY_FIELDS:
+        elif kind == "disparity":
             sampled = _sample(values.float() + 1, grid, "nearest") - 1
             out[name] = torch.where(sampled >= 0, sampled * per_image, sampled).to(values.dtype)
-        elif name in DEPTH_FIELDS:
+        elif kind == "depth":
             out[name] = (_sample(values.float(), grid, "nearest") / per_image).to(values.dtype)
-        elif name in NORMAL_FIELDS:
+        elif kind == "normal":
             sampled = _sample(values.float(), grid, "nearest")
             sign = torch.where(flipped, -1.0, 1.0).view(count, 1, 1)
             sampled[:, 0] = sampled[:, 0] * sign
             out[name] = sampled.to(values.dtype)
+        elif kind == "regression":
+            out[name] = _regression(values, grid)
         elif values.dim() == 4:
             out[name] = _sample(values.float(), grid, "nearest").to(values.dtype)
         else:
             out[name] = values  # per-image values (not maps) are not transformed
     return out_images, out
+
+
+def _regression(values: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """A regression map (N, C, H, W), NaN = invalid pixel, resampled on ``grid``: its valid
+    values unchanged, invalid and padded pixels NaN in every channel. A validity channel is
+    sampled with the values (NaN replaced by 0 first), so grid_sample never sees a NaN."""
+    valid = torch.isfinite(values).all(dim=1, keepdim=True)
+    zero = torch.zeros((), device=values.device)
+    filled = torch.where(valid, values.float(), zero)
+    sampled = _sample(torch.cat([filled, valid.float()], dim=1), grid, "nearest")
+    kept = sampled[:, -1:] > 0.5  # 1 where a valid pixel was taken, 0 if invalid or padding
+    return torch.where(kept, sampled[:, :-1], zero + torch.nan).to(values.dtype)

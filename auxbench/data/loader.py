@@ -12,6 +12,7 @@ from auxbench.data.dataset import DataError, Dataset
 from auxbench.data.domains import MultiDomainDataset, assemble_domains
 from auxbench.data.registry import DATASETS, DatasetSpec
 from auxbench.data.split import check_val_fraction
+from auxbench.data.user_sets import UserDataset
 
 DATA_ROOT_ENV = "AUXBENCH_DATA"
 
@@ -34,8 +35,12 @@ def load(
     val_fraction: float = 0.1,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    user: UserDataset | None = None,
 ) -> Dataset | MultiDomainDataset:
     """Read dataset ``name`` from ``root`` (default ``default_root()``); hold out validation data.
+
+    ``user``: a user's dataset (``auxbench.data.user_sets``), read from its own path instead;
+    ``name`` must be its name.
 
     ``val_fraction`` of every class of the training set goes to validation, chosen by ``seed``; mean
     and std are computed on the remaining training split. A multi-domain dataset (its spec's
@@ -43,8 +48,12 @@ def load(
     ``assemble_domains``). Raises ``ValueError`` for an unknown name or a bad fraction, and
     ``DataError`` when files are missing (saying how to get them) or malformed.
     """
-    spec = _spec(name)
     check_val_fraction(val_fraction)
+    if user is not None:
+        if user.name != name:
+            raise ValueError(f"dataset {name!r} asked for, but the user dataset is {user.name!r}")
+        return assemble(user.read(), val_fraction, seed).to(device)
+    spec = _spec(name)
     location = spec.locate(Path(root) if root is not None else default_root())
     raw = spec.read(location)
     if spec.domains is None:

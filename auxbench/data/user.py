@@ -527,6 +527,7 @@ class _Labelled:
     class_names: tuple[str, ...]
     aux_class_names: tuple[str, ...] | None
     notes: tuple[str, ...]
+    hierarchy_psi: int | None = None
 
 
 def _labelled(
@@ -562,6 +563,7 @@ def _labelled(
             coarse_names,
             class_names,
             (f"hierarchy {hierarchy_csv} (primary: coarse classes, auxiliary: fine)",),
+            hierarchy_psi=int(torch.bincount(coarse_of).max()),
         )
     if aux_csv is not None:
         aux_of, aux_names = _read_aux_labels(Path(aux_csv), root, train.paths + test.paths)
@@ -595,6 +597,7 @@ def _raw(name: str, labelled: _Labelled, crop_padding: int, notes: list[str]) ->
         crop_padding=crop_padding,
         horizontal_flip=True,
         source="; ".join([*notes, *labelled.notes]),
+        hierarchy_psi=labelled.hierarchy_psi,
     )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from auxbench.data.dense_sets import DENSE_DATASETS
+from auxbench.data.user_sets import UserDataset, dataset_names
 from auxbench.foundations.errors import ConfigError
 
 SINGLE = "single-"
@@ -53,14 +54,36 @@ class DensePoint:
         )
 
 
-def dataset_tasks(dataset: str) -> tuple[str, ...]:
-    """The task names of dense dataset ``dataset``."""
+def dataset_tasks(dataset: str, user: UserDataset | None = None) -> tuple[str, ...]:
+    """The task names of dense dataset ``dataset``: a built-in one, or the user's dataset ``user``
+    (from its ``tasks.yaml``)."""
+    if user is not None:
+        return tuple(spec.name for spec in user.dense_tasks())
     if dataset not in DENSE_DATASETS:
         raise ConfigError(
             f"dense.datasets: unknown dense dataset {dataset!r}; choose one of "
             f"{', '.join(DENSE_DATASETS)}"
         )
     return DENSE_DATASETS[dataset].tasks
+
+
+def section_users(section: dict[str, Any]) -> dict[str, UserDataset]:
+    """The user datasets a ``dense`` section's ``datasets`` list declares (its mappings), by name;
+    ``ConfigError`` for a bad entry, one that is not ``kind: dense`` or a built-in's name."""
+    users = {}
+    for i, entry in enumerate(section.get("datasets") or []):
+        if isinstance(entry, str):
+            continue
+        user = UserDataset.from_entry(entry, f"dense.datasets[{i}]")
+        if not user.is_dense or user.name in DENSE_DATASETS:
+            problem = (
+                f"kind {user.kind!r} is a classification dataset (list it under datasets)"
+                if not user.is_dense
+                else f"{user.name!r} is a built-in dataset's name"
+            )
+            raise ConfigError(f"dense.datasets[{i}] ({user.name}): {problem}")
+        users[user.name] = user
+    return users
 
 
 def setting_values(setting: str, tasks: tuple[str, ...]) -> dict[str, Any]:
@@ -101,8 +124,9 @@ def dense_points(section: dict[str, Any]) -> list[DensePoint]:
     """Every run of a ``dense`` section: the single-task baselines of each dataset and
     architecture (fixed weighting), then each setting × weighting; every one × seed."""
     points = []
-    for dataset in section["datasets"]:
-        tasks = dataset_tasks(dataset)
+    users = section_users(section)
+    for dataset in dataset_names(section["datasets"]):
+        tasks = dataset_tasks(dataset, users.get(dataset))
         for setting in section["settings"]:
             setting_values(setting, tasks)  # a clear error for an unknown setting, before any job
         for architecture in section["architectures"]:
@@ -146,7 +170,7 @@ def check_published(section: dict[str, Any]) -> None:
                 f"{'/'.join(map(str, key))} is not a run of the dense grid; add it to the grid "
                 "or fix the entry"
             )
-        tasks = dataset_tasks(entry["dataset"])
+        tasks = dataset_tasks(entry["dataset"], section_users(section).get(entry["dataset"]))
         for column in entry["values"]:
             if not (column.startswith("delta_") or column.rpartition("_")[2] in tasks):
                 raise ConfigError(

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from auxbench.config import TrainConfig, make_config
+from auxbench.data import DATASETS
+from auxbench.data.user_sets import UserDataset, dataset_names
 from auxbench.foundations.errors import ConfigError
 from auxbench.methods import METHODS, check_method
 
@@ -93,8 +95,9 @@ def grid_points(grid: dict[str, Any], source: str = "config") -> list[dict[str, 
                 f"{', '.join(unknown)}"
             )
     published_entries(grid, source)
+    grid_users(grid, source)
     points = []
-    for dataset in grid["datasets"]:
+    for dataset in dataset_names(grid["datasets"]):
         for method in grid["methods"]:
             for weighting in weightings_of(grid, method):
                 lams = grid["lams"] if uses_lambda(method, weighting) else [NO_LAMBDA]
@@ -122,7 +125,35 @@ def run_config(grid: dict[str, Any], point: dict[str, Any], source: str = "confi
         values["lam"] = float(point["lam"])
     if grid.get("data_root"):
         values["data_root"] = grid["data_root"]
+    user = grid_users(grid, source).get(point["dataset"])
+    if user is not None:
+        values["user_dataset"] = user.to_entry()
     return check_method(make_config(values, source))
+
+
+def grid_users(grid: dict[str, Any], source: str = "config") -> dict[str, UserDataset]:
+    """The user datasets the grid's ``datasets`` list declares (its mappings), by name;
+    ``ConfigError`` for a bad entry, a dense one (it belongs under ``dense.datasets``), a
+    built-in dataset's name or a name listed twice."""
+    users: dict[str, UserDataset] = {}
+    names = dataset_names(grid.get("datasets") or [])
+    for i, entry in enumerate(grid.get("datasets") or []):
+        where = f"{source}: datasets[{i}]"
+        if names.count(names[i]) > 1:
+            raise ConfigError(f"{where}: {names[i]!r} is listed twice; list each dataset once")
+        if isinstance(entry, str):
+            continue
+        user = UserDataset.from_entry(entry, where)
+        if user.is_dense:
+            raise ConfigError(
+                f"{where} ({user.name}).kind: a dense dataset belongs under dense.datasets"
+            )
+        if user.name in DATASETS:
+            raise ConfigError(
+                f"{where}.name: {user.name!r} is a built-in dataset's name; give yours another"
+            )
+        users[user.name] = user
+    return users
 
 
 def run_directory(results: str | Path, point: dict[str, Any]) -> Path:
@@ -177,7 +208,7 @@ def _published_entry(grid: dict[str, Any], entry: Any, where: str) -> dict[str, 
     checks = (
         ("protocol", entry["protocol"], PROTOCOLS),
         ("metric", entry["metric"], PUBLISHED_METRICS),
-        ("dataset", entry["dataset"], [str(name) for name in grid.get("datasets") or []]),
+        ("dataset", entry["dataset"], dataset_names(grid.get("datasets") or [])),
         ("method", method, [str(name) for name in grid.get("methods") or []]),
         ("weighting", weighting, weightings_of(grid, method)),
     )

@@ -4,9 +4,10 @@ the three conventions of the multi-task literature.
 The meters follow Auto-λ's and MTAN's evaluation (``../shared/papers/auto-lambda.txt`` §5.1):
 segmentation mIoU and pixel accuracy from a confusion matrix over the epoch's pixels; depth (or
 disparity) absolute and relative error over the valid pixels; surface normals' mean and median
-angle error and the share of valid pixels within 11.25°, 22.5° and 30°. Every mean is over the
-epoch's valid pixels (pixel-weighted), not a mean of per-batch means, so it does not depend on
-the batch size.
+angle error and the share of valid pixels within 11.25°, 22.5° and 30°; and, for a user's own
+real-valued maps (``regression``), the mean absolute error and the root mean squared error over
+the valid pixels' channels. Every mean is over the epoch's valid pixels (pixel-weighted), not a
+mean of per-batch means, so it does not depend on the batch size.
 """
 
 from __future__ import annotations
@@ -87,6 +88,32 @@ class DepthMeter:
         if count == 0:
             return {"abs_err": math.nan, "rel_err": math.nan}
         return {"abs_err": absolute / count, "rel_err": relative / count}
+
+
+class RegressionMeter:
+    """Absolute and squared error of C-channel real-valued maps over the valid pixels: those
+    whose target is finite in every channel (NaN marks an invalid pixel). The sums are kept on
+    the device in float64, so the split's result does not depend on how it is batched."""
+
+    def __init__(self, device: torch.device | str):
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)  # |e|, e², count
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        """Add a batch: ``prediction`` and ``target`` of one shape (N, C, H, W)."""
+        valid = torch.isfinite(target).all(dim=1, keepdim=True).expand_as(target)
+        error = (prediction[valid].double() - target[valid].double()).abs()
+        self.sums += torch.stack(
+            [error.sum(), error.square().sum(), error.new_tensor(float(error.numel()))]
+        )
+
+    def summary(self) -> dict[str, float]:
+        """``abs_err`` (mean |prediction − target|) and ``rmse`` (the square root of the mean
+        squared error), both over every channel of every valid pixel of the split (one pooled
+        mean, not a mean of per-image values); NaN before any."""
+        absolute, squared, count = (float(value) for value in self.sums.cpu())
+        if count == 0:
+            return {"abs_err": math.nan, "rmse": math.nan}
+        return {"abs_err": absolute / count, "rmse": math.sqrt(squared / count)}
 
 
 class NormalMeter:

@@ -15,6 +15,18 @@ from auxbench.models import MultiHeadNet, build_model
 from auxbench.tasks import Batch, GeneratedLabelTask, Task
 
 AUX = "aux"
+DEFAULT_PSI = 5
+"""ψ, the auxiliary classes per primary class, where neither the config nor a class hierarchy
+sets it: the papers' (MAXL, RL-AUX: 5 for CIFAR-100-20's 100 classes under 20)."""
+
+
+def with_hierarchy_psi(defaults: dict, dataset) -> dict:
+    """``defaults`` with ``psi`` taken from the dataset's class hierarchy when it has one
+    (``Dataset.hierarchy_psi``: a user's dataset whose auxiliary classes refine the primary ones),
+    so a generator makes as many sub-labels per class as the hierarchy has; ``method_params`` in
+    the config still overrides it."""
+    psi = getattr(dataset, "hierarchy_psi", None)
+    return defaults if psi is None else {**defaults, "psi": psi}
 
 
 class GeneratedLabelMethod(Method):

@@ -20,7 +20,8 @@ Three registered variants share ``MaxlMethod``; they differ only in the hypergra
 - ``wa-maxl``: MAXL whose label network also outputs per-sample weights ``2^(10w − 5)``
   (RL-AUX, "Weight-Adjusted Approaches"), meta-learned by the same objective.
 
-``config.method_params`` (every key optional): ``psi`` (5, auxiliary classes per primary class),
+``config.method_params`` (every key optional): ``psi`` (auxiliary classes per primary class: the
+dataset's class hierarchy's where it has one, else 5),
 ``interleave`` (``"epoch"``: one generator pass over the meta batches after each epoch of the main
 network; ``"step"``: one generator step after each main step), ``meta_split`` (``"train"``, or
 ``"val"``: the validation split, which is then no longer fully held out, since it also selects
@@ -51,13 +52,20 @@ from auxbench.foundations.lookahead import (
 )
 from auxbench.foundations.passes import Passes
 from auxbench.methods.base import TrainerView, endless, method_params, register
-from auxbench.methods.labels import AUX, GeneratedLabelMethod, GeneratedLabels, LabelNetwork
+from auxbench.methods.labels import (
+    AUX,
+    DEFAULT_PSI,
+    GeneratedLabelMethod,
+    GeneratedLabels,
+    LabelNetwork,
+    with_hierarchy_psi,
+)
 from auxbench.tasks import Batch, GeneratedLabelTask, Task
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "psi": 5,
+    "psi": DEFAULT_PSI,
     "interleave": "epoch",
     "meta_split": "train",
     "gen_lr": 1e-3,
@@ -171,7 +179,7 @@ class MaxlMethod(GeneratedLabelMethod):
         super().__init__(config, dataset)
         self.params = method_params(
             config.method_params,
-            DEFAULT_PARAMS,
+            with_hierarchy_psi(DEFAULT_PARAMS, dataset),
             self.name,
             choices=CHOICES,
             integers=("psi", "gen_lr_step"),

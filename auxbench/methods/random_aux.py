@@ -7,7 +7,8 @@ labels). It answers "is a learned labelling better than any fixed fine-grained l
 same size?": a generator that does not beat it has learned nothing a coin could not. The RL-AUX
 reference code compares against such a "Randomized" labelling.
 
-``config.method_params``: ``psi`` (5, the sub-labels per primary class, as the generators').
+``config.method_params``: ``psi`` (the sub-labels per primary class, as the generators': the
+dataset's class hierarchy's where it has one, else 5).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 
 from auxbench.methods.base import TrainerView, method_params, register
-from auxbench.methods.labels import GeneratedLabelMethod
+from auxbench.methods.labels import DEFAULT_PSI, GeneratedLabelMethod, with_hierarchy_psi
 from auxbench.tasks import Batch
 
 SEED_OFFSET = 7
@@ -35,7 +36,8 @@ class RandomAuxiliary(GeneratedLabelMethod):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        self.params = method_params(config.method_params, {"psi": 5}, self.name, integers=("psi",))
+        defaults = with_hierarchy_psi({"psi": DEFAULT_PSI}, dataset)
+        self.params = method_params(config.method_params, defaults, self.name, integers=("psi",))
         self.psi: int = self.params["psi"]
 
     def setup(self, trainer: TrainerView) -> None:

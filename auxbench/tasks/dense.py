@@ -1,19 +1,23 @@
 """Dense-prediction tasks (Auto-λ §5.1): semantic and part segmentation, depth, disparity, surface
-normals and Auto-λ's noise-prediction sanity task.
+normals, a user's own real-valued maps and Auto-λ's noise-prediction sanity task.
 
 Each task reads the target field of its own name from the batch (``semantic``, ``part``,
-``depth``, ``disparity``, ``normal``, ``noise``; ``auxbench.data.dense``) and is scored by the
-meters of ``auxbench.foundations.dense_metrics``, its first metric the one Auto-λ's Table 1
-reports (mIoU, absolute error, mean angle). Losses follow Auto-λ's code:
+``depth``, ``disparity``, ``normal``, ``noise``, or a user's task name; ``auxbench.data.dense``)
+and is scored by the meters of ``auxbench.foundations.dense_metrics``, its first metric the one
+Auto-λ's Table 1 reports (mIoU, absolute error, mean angle; absolute error for regression).
+Losses follow Auto-λ's code:
 
 - segmentation: pixel-wise cross-entropy, pixels labelled −1 ignored;
 - depth and disparity: L1 over the valid pixels (depth 0, disparity −1 invalid);
 - normals: the prediction is normalised to unit length, then L1 against the true normal over the
   valid pixels (an all-zero true normal is invalid) — or, with ``loss="cosine"``, 1 − cos;
+- regression (a user's C-channel maps, ``kind: regression``): L1 over the valid pixels (a pixel
+  is valid when its target is finite in every channel; NaN marks an invalid one), scored by
+  ``abs_err`` and ``rmse``;
 - noise: L1 against the image's fixed uniform noise map; not scored (it exists to be useless).
 
-Every mean is over the batch's valid pixels (elements for the L1 of the 3-vector normals), so a
-batch with many invalid pixels does not get a smaller loss.
+Every mean is over the batch's valid pixels (elements for the L1 of the multi-channel normals
+and regression maps), so a batch with many invalid pixels does not get a smaller loss.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from auxbench.foundations.dense_metrics import (
     NORMAL_THRESHOLDS,
     DepthMeter,
     NormalMeter,
+    RegressionMeter,
     SegmentationMeter,
 )
 from auxbench.tasks.base import Batch, Evaluator, Metric, Task
@@ -37,6 +42,7 @@ NORMAL_METRICS = (
     Metric("median_angle", higher_is_better=False),
     *(Metric(f"within_{threshold:g}") for threshold in NORMAL_THRESHOLDS),
 )
+REGRESSION_METRICS = (Metric("abs_err", higher_is_better=False), Metric("rmse", False))
 NORMAL_LOSSES = ("l1", "cosine")
 INVALID_DEPTH = 0.0
 INVALID_DISPARITY = -1.0
@@ -135,6 +141,27 @@ class NormalTask(DenseTask):
         return MeterEvaluator(NormalMeter(device), self.name)
 
 
+class RegressionTask(DenseTask):
+    """Per-pixel regression of a ``channels``-channel real-valued map, L1 over the valid
+    pixels: those whose target is finite in every channel (NaN marks an invalid pixel)."""
+
+    metrics = REGRESSION_METRICS
+
+    def __init__(self, name: str, channels: int = 1, *, primary: bool = False, evaluated=None):
+        super().__init__(name, channels, primary=primary, evaluated=evaluated)
+
+    def loss(self, output: torch.Tensor, batch: Batch) -> torch.Tensor:
+        target = batch[self.name]
+        valid = torch.isfinite(target).all(dim=1, keepdim=True)
+        # the invalid targets are replaced before the subtraction: |prediction − NaN| · 0 would
+        # be NaN, in the loss and in its gradient
+        finite = torch.where(valid, target, target.new_zeros(()))
+        return masked_l1(output, finite, valid)
+
+    def evaluator(self, device: torch.device) -> Evaluator:
+        return MeterEvaluator(RegressionMeter(device), self.name)
+
+
 class NoiseMapTask(DenseTask):
     """Auto-λ's sanity task: regress each training image's fixed uniform noise map (L1). Nothing
     in the image predicts it, so a weighting should learn to turn it down; not scored."""
@@ -151,11 +178,15 @@ def dense_task(
     kind: str,
     classes: int | None = None,
     *,
+    channels: int | None = None,
     primary: bool = False,
     normal_loss: str = "l1",
 ) -> DenseTask:
     """The task of a dataset's ``kind`` (``auxbench.data.dense.DenseTaskSpec``), evaluated
-    whether primary or auxiliary."""
+    whether primary or auxiliary; ``classes`` for segmentation, ``channels`` (default 1) for
+    regression."""
+    if channels is not None and kind in DENSE_KINDS and kind != "regression":
+        raise ValueError(f"{kind} task {name!r} takes no channels (only regression does)")
     if kind == "segmentation":
         if classes is None:
             raise ValueError(f"segmentation task {name!r} needs its number of classes")
@@ -166,4 +197,9 @@ def dense_task(
         return DepthTask(name, invalid=INVALID_DISPARITY, primary=primary, evaluated=True)
     if kind == "normal":
         return NormalTask(name, loss=normal_loss, primary=primary, evaluated=True)
+    if kind == "regression":
+        channels = 1 if channels is None else channels
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"regression task {name!r} needs channels >= 1, got {channels!r}")
+        return RegressionTask(name, channels, primary=primary, evaluated=True)
     raise ValueError(f"unknown dense task kind {kind!r}; choose one of {', '.join(DENSE_KINDS)}")

@@ -78,8 +78,15 @@ class DenseTrainer(TrainingLoop):
     def __init__(self, config: DenseConfig, dataset: DenseDataset | None = None):
         self.begin(config.validate())
         if dataset is None:
-            dataset = load_dense(config.dataset, config.data_root)
+            user = config.user()
+            dataset = (
+                user.read_dense()
+                if user is not None
+                else load_dense(config.dataset, config.data_root)
+            )
         self.dataset = dataset
+        # the augmentation treats each target by its task's kind, whatever the task's name
+        self.kinds = {spec.name: spec.kind for spec in dataset.tasks}
         self.tasks = self._tasks()
         fields = [task.name for task in self.tasks if task.name != NOISE]
         train, val = hold_out(dataset.train, config.val_fraction, config.seed)
@@ -127,6 +134,7 @@ class DenseTrainer(TrainingLoop):
                 name,
                 specs[name].kind,
                 specs[name].classes,
+                channels=specs[name].channels,
                 primary=name in primary,
                 normal_loss=config.normal_loss,
             )
@@ -161,7 +169,12 @@ class DenseTrainer(TrainingLoop):
             targets = {name: values[index] for name, values in split.targets.items()}
             if config.augment:
                 images, targets = augment_dense(
-                    images, targets, augment_with, size=config.crop, scales=config.scales
+                    images,
+                    targets,
+                    augment_with,
+                    size=config.crop,
+                    scales=config.scales,
+                    kinds=self.kinds,
                 )
             yield Batch(images, targets, index)
 

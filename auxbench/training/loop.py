@@ -78,6 +78,7 @@ class TrainingLoop:
             root=config.data_root,
             val_fraction=config.val_fraction,
             seed=config.seed,
+            user=config.user(),
         )
 
     def begin(self, config: Any) -> None:

@@ -16,7 +16,7 @@ from auxbench.training.supervised import Trainer
 def train(config: TrainConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """Train one run as configured and return its metrics (see ``TrainingLoop.fit``): with the
     multi-domain trainer for a multi-domain dataset, else with ``Trainer``."""
-    if DATASETS[config.dataset].domains is not None:
+    if config.user_dataset is None and DATASETS[config.dataset].domains is not None:
         return MultiDomainTrainer(config).fit(out_dir)
     return Trainer(config).fit(out_dir)
 

@@ -246,3 +246,9 @@ class Trainer(TrainingLoop):
     def saved_model(self) -> dict[str, Any]:
         """The network's, the method's and the weighting's state."""
         return {**super().saved_model(), "method": self.method.state_dict()}
+
+    def extra_metrics(self, best: dict[str, Any]) -> dict[str, Any]:
+        """``method_settings``: the method's settings as it ran with them (``method_params``
+        completed with its defaults, e.g. ψ taken from the dataset's class hierarchy)."""
+        params = getattr(self.method, "params", None)
+        return {"method_settings": dict(params)} if params else {}

@@ -22,7 +22,15 @@ ENV = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": 
 NO_CONTROLLER = REPO / "tests" / "slurm" / "no-controller"
 LOCAL_ENV = {**ENV, "PATH": f"{NO_CONTROLLER}:{ENV['PATH']}"}
 MARKER = "NOT-CONFIGURED.txt"  # in the results folder of a config section left out
-WORKFLOW_FILES = ("Snakefile", "workflow", "profiles", "dvc.yaml", ".dvcignore", "auxbench")
+WORKFLOW_FILES = (
+    "Snakefile",
+    "workflow",
+    "profiles",
+    "dvc.yaml",
+    ".dvcignore",
+    "auxbench",
+    "data/user/README.md",  # the folder of users' datasets, a dependency of DVC's data stage
+)
 # The quick smoke grid (6 training jobs on the synthetic dataset), shared with users.
 SYNTHETIC = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
 
@@ -44,6 +52,7 @@ def copy_project(tmp_path, config):
         if source.is_dir():
             shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, tmp_path / name)
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))

@@ -30,6 +30,7 @@ WRONG = {
     "bool | str": 3,
     "str | None": ["x"],
     "dict[str, Any]": [1],
+    "dict[str, Any] | None": [1],
     "list[int] | None": [True],
 }
 
@@ -113,7 +114,7 @@ def test_every_field_has_a_one_line_description():
         assert about and "\n" not in about and default, key
     table = schema.settings_markdown().splitlines()
     assert len(table) == 2 + len(fields(TrainConfig))
-    assert "| `train_limit` | `int \\| None` | >= 1 | `null` |" in table[2 + 18]
+    assert "| `train_limit` | `int \\| None` | >= 1 | `null` |" in table[2 + 19]
 
 
 @pytest.mark.parametrize(
@@ -200,7 +201,10 @@ def test_the_schema_types_follow_the_annotations():
     assert section["primary_domains"]["items"] == {"type": "integer", "minimum": 0}
     full = schema.train_config_schema()["properties"]
     assert full["gradient"]["enum"][-1] is None and "pcgrad" in full["gradient"]["enum"]
-    assert "rl-aux" in full["method"]["enum"] and "synthetic" in full["dataset"]["enum"]
+    assert "rl-aux" in full["method"]["enum"]
+    # any name: a user's dataset (user_dataset) is checked by TrainConfig.validate
+    assert full["dataset"]["type"] == "string" and "enum" not in full["dataset"]
+    assert full["user_dataset"]["type"] == ["object", "null"]
     hints = typing.get_type_hints(TrainConfig)
     assert schema.type_schema(hints["method_params"]) == {"type": "object"}
 

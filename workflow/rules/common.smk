@@ -1,17 +1,34 @@
 import json
 import os
 import shlex
+import sys
+from pathlib import Path
 
-from auxbench.experiment.dense_grid import check_published, dense_points
+import yaml
+
+from auxbench.data import DataError
+from auxbench.data.user_sets import dataset_names, require_files, verify
+from auxbench.experiment.dense_grid import check_published, dense_points, section_users
 from auxbench.experiment.grid import (
     NO_LAMBDA,
     grid_points,
+    grid_users,
     run_directory,
     split_method,
     split_weighting,
 )
+from auxbench.foundations.errors import ConfigError
 
 RESULTS = config["results"]
+
+
+def checked(function, *args):
+    """``function(*args)``, the workflow ended with the one-line message of a ``ConfigError`` or
+    ``DataError`` (no traceback) before any job starts."""
+    try:
+        return function(*args)
+    except (ConfigError, DataError) as error:
+        sys.exit(f"auxbench: error: {error}")
 
 
 wildcard_constraints:
@@ -26,7 +43,10 @@ wildcard_constraints:
 
 
 PREPARED = config["prepared"]
-RUN_DIRECTORIES = [run_directory(RESULTS, point) for point in grid_points(config)]
+RUN_DIRECTORIES = [
+    run_directory(RESULTS, point) for point in checked(grid_points, config)
+]
+DATASET_NAMES = dataset_names(config["datasets"])
 
 
 def set_flags(settings):
@@ -38,10 +58,13 @@ def set_flags(settings):
 
 
 def train_settings(wildcards):
-    """The config's shared training settings as ``--set`` flags."""
+    """The config's shared training settings as ``--set`` flags, with the declaration of a
+    user's dataset."""
     settings = dict(config["train"])
     if config.get("data_root"):
         settings["data_root"] = config["data_root"]
+    if wildcards.dataset in USER_DATASETS:
+        settings["user_dataset"] = USER_DATASETS[wildcards.dataset].to_entry()
     return set_flags(settings)
 
 
@@ -69,7 +92,18 @@ def data_flags(wildcards):
         flags.append(f"--root {shlex.quote(config['data_root'])}")
     if wildcards.dataset in config["checksums"]:
         flags.append(f"--expect {config['checksums'][wildcards.dataset]}")
+    if wildcards.dataset in USER_DATASETS:
+        entry = json.dumps(USER_DATASETS[wildcards.dataset].to_entry())
+        flags.append(f"--user-dataset {shlex.quote(entry)}")
     return " ".join(flags)
+
+
+def prepare_inputs(wildcards):
+    """A user dataset's files (images, arrays, CSVs, tasks.yaml), so that a changed one reruns
+    its preparation and, through its manifest, every job that used it; none for a built-in.
+    """
+    user = USER_DATASETS.get(wildcards.dataset)
+    return [str(path) for path in user.files()] if user is not None else []
 
 
 def bench_tables(extension="csv"):
@@ -89,8 +123,15 @@ def bench_scaling_output():
 
 
 def bench_dataset():
-    """The benchmark's dataset: the `bench` section's, else the grid's first."""
-    return config["bench"].get("dataset", config["datasets"][0])
+    """The benchmark's dataset: the `bench` section's, else the grid's first (built-in ones
+    only: `auxbench bench` loads by name)."""
+    name = config["bench"].get("dataset", DATASET_NAMES[0])
+    if name in USER_DATASETS:
+        sys.exit(
+            f"auxbench: error: bench.dataset: {name!r} is a user dataset; the cost benchmark "
+            "runs on a built-in one, so set bench.dataset (e.g. fashion-mnist)"
+        )
+    return name
 
 
 def bench_flags(wildcards):
@@ -145,20 +186,54 @@ def manipulation_settings(wildcards):
 # The dense-prediction grid (config key `dense`; workflow/rules/dense.smk).
 DENSE = config.get("dense")
 if DENSE:
-    check_published(
-        DENSE
-    )  # a clear error for a published figure of no run, before any job
+    checked(
+        check_published, DENSE
+    )  # a published figure of no run: an error before any job
 DENSE_RUNS = (
-    [point.directory(RESULTS) for point in dense_points(DENSE)] if DENSE else []
+    [point.directory(RESULTS) for point in checked(dense_points, DENSE)]
+    if DENSE
+    else []
 )
+DENSE_NAMES = dataset_names(DENSE["datasets"]) if DENSE else []
 
 
 def dense_settings(wildcards):
-    """The `dense.train` mapping (and the data root) as ``--set`` flags."""
+    """The `dense.train` mapping (and the data root, and a user dataset's declaration) as
+    ``--set`` flags."""
     settings = dict(DENSE.get("train", {}))
     if config.get("data_root"):
         settings["data_root"] = config["data_root"]
+    if wildcards.dataset in USER_DATASETS:
+        settings["user_dataset"] = USER_DATASETS[wildcards.dataset].to_entry()
     return set_flags(settings)
+
+
+# Users' own datasets (`datasets:` / `dense.datasets:` entries with a name, kind and path;
+# docs/user-data.md), by name. The main process reads each one completely before any job starts
+# (a bad file is a one-line error naming it), and remembers under USER_CHECKS, by the files'
+# sizes and modification times, which ones read cleanly, so that it reads them again only when
+# something changed.
+USER_CHECKS = Path(".snakemake") / "auxbench" / "user-datasets"
+
+
+def user_datasets():
+    """The classification grid's and the dense grid's user datasets, by name."""
+    classification = checked(grid_users, config)
+    dense = checked(section_users, DENSE) if DENSE else {}
+    for name in sorted(set(classification) & set(dense)):
+        if classification[name] != dense[name]:
+            sys.exit(
+                f"auxbench: error: datasets and dense.datasets both declare {name!r}; give "
+                "each dataset its own name"
+            )
+    return {**classification, **dense}
+
+
+USER_DATASETS = user_datasets()
+if workflow.is_main_process:
+    for user in USER_DATASETS.values():
+        checked(require_files, user)
+        checked(verify, user, USER_CHECKS)
 
 
 # The results folders of the optional config sections. DVC versions every one of them (dvc.yaml),

@@ -1,4 +1,6 @@
 rule prepare_data:
+    input:
+        prepare_inputs,
     output:
         f"{PREPARED}/{{dataset}}.json",
     log:
@@ -15,5 +17,5 @@ rule data:
     input:
         expand(
             f"{PREPARED}/{{dataset}}.json",
-            dataset=config["datasets"] + (DENSE["datasets"] if DENSE else []),
+            dataset=DATASET_NAMES + DENSE_NAMES,
         ),

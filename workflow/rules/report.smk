@@ -63,13 +63,14 @@ rule resolved_config:
         f"{RESULTS}/config.yaml",
     log:
         f"{RESULTS}/logs/resolved_config.log",
+    conda:
+        "../envs/auxbench.yaml"
     params:
-        resolved=config,
-    run:
-        import yaml
-        from auxbench.foundations.atomic import write_text
-
-        write_text(output[0], yaml.safe_dump(params.resolved, sort_keys=False))
+        text=yaml.safe_dump(config, sort_keys=False),
+    # a shell command, not a `run:` block, which Snakemake runs by parsing the whole workflow
+    # again in a new process (~4 s); temp file, then rename
+    shell:
+        "printf '%s' {params.text:q} > {output}.tmp && mv {output}.tmp {output}"
 
 
 rule report:

@@ -13,7 +13,8 @@ next canonical state. ``epochs`` counts Train-Main epochs; each costs one Train-
 - ``wa-rl-aux``: it also chooses per-sample weights 2^(10w − 5), w ∈ {0, 0.05, …, 1} (21 bins);
   loss = primary + mean(λᵢ · focal(aux)).
 
-``config.method_params`` (all optional): ``psi`` (5), ``mode`` (``batched``: one environment step
+``config.method_params`` (all optional): ``psi`` (the dataset's class hierarchy's where it has
+one, else 5), ``mode`` (``batched``: one environment step
 labels a batch of B_T = ``batch_size`` images; ``per-example``: one image per step, the paper's
 interface), ``reward_batch_size`` (B_R, 256), ``entropy_bonus`` (``chosen``: the entropy of the
 sub-labels chosen for each class in the batch; ``policy``: RL-AUX's entropy of the policy's
@@ -43,7 +44,7 @@ import torch
 from auxbench.foundations.hierarchy import chosen_label_entropy
 from auxbench.foundations.passes import Passes
 from auxbench.methods.base import TrainerView, method_params, register
-from auxbench.methods.labels import GeneratedLabelMethod
+from auxbench.methods.labels import DEFAULT_PSI, GeneratedLabelMethod, with_hierarchy_psi
 from auxbench.methods.rl_aux.env import (
     BONUSES,
     MODES,
@@ -57,7 +58,7 @@ from auxbench.methods.rl_aux.policy import WEIGHT_INITS, AuxLabelPolicy, LabelPP
 from auxbench.tasks import Batch
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "psi": 5,
+    "psi": DEFAULT_PSI,
     "mode": "batched",
     "reward_batch_size": 256,
     "entropy_bonus": "chosen",
@@ -86,7 +87,7 @@ class RlAuxMethod(GeneratedLabelMethod):
         super().__init__(config, dataset)
         self.params = method_params(
             config.method_params,
-            DEFAULT_PARAMS,
+            with_hierarchy_psi(DEFAULT_PARAMS, dataset),
             self.name,
             choices={
                 "mode": MODES,

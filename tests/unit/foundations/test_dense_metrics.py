@@ -1,4 +1,5 @@
-"""Dense-prediction meters and Δ_MTL's three conventions, against values worked out by hand."""
+"""Dense-prediction meters (regression's NaN-marked invalid pixels, and its batching-independent
+pooled means, among them) and Δ_MTL's three conventions, against values worked out by hand."""
 
 import math
 
@@ -8,6 +9,7 @@ import torch
 from auxbench.foundations.dense_metrics import (
     DepthMeter,
     NormalMeter,
+    RegressionMeter,
     SegmentationMeter,
     delta_mtl_dense,
 )
@@ -52,6 +54,26 @@ def test_depth_errors_over_valid_pixels_are_pixel_weighted():
     disparity = DepthMeter(device="cpu", invalid=-1.0)
     disparity.update(torch.tensor([0.2, 0.7]), torch.tensor([-1.0, 0.5]))
     assert disparity.summary()["abs_err"] == pytest.approx(0.2)
+
+
+def test_regression_errors_by_hand_are_the_same_in_one_batch_or_two():
+    nan = math.nan
+    # 2 images, 2 channels, 1 × 2 pixels; image 0's pixel 1 is NaN in channel 0 (invalid)
+    target = torch.tensor([[[[1.0, nan]], [[2.0, 0.0]]], [[[0.0, 3.0]], [[1.0, 1.0]]]])
+    prediction = torch.tensor([[[[2.0, 7.0]], [[0.0, 9.0]]], [[[0.0, 0.0]], [[1.0, 5.0]]]])
+    # valid elements' errors: image 0 pixel 0: 1, 2; image 1: 0, 0 (pixel 0), 3, 4 (pixel 1)
+    # abs_err = (1 + 2 + 0 + 0 + 3 + 4) / 6; rmse = sqrt((1 + 4 + 0 + 0 + 9 + 16) / 6) = sqrt(5)
+    whole = RegressionMeter(device="cpu")
+    whole.update(prediction, target)
+    assert whole.summary() == {"abs_err": 10 / 6, "rmse": math.sqrt(5.0)}
+    halves = RegressionMeter(device="cpu")
+    halves.update(prediction[:1], target[:1])
+    halves.update(prediction[1:], target[1:])
+    assert halves.summary() == whole.summary()  # pooled, not a mean of per-batch values
+    nothing = RegressionMeter(device="cpu")
+    assert all(math.isnan(value) for value in nothing.summary().values())
+    nothing.update(prediction[:1, :, :, 1:], target[:1, :, :, 1:])  # an all-invalid batch
+    assert math.isnan(nothing.summary()["rmse"])
 
 
 def test_normal_angles_median_and_thresholds_by_hand():

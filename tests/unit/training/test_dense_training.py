@@ -1,7 +1,9 @@
 """The dense trainer on a tiny in-memory dataset: columns, modes, the noise task, model
-selection, look-ahead from a second pass, clear errors, and exact resumption after a crash."""
+selection, look-ahead from a second pass, clear errors, exact resumption after a crash, and a
+user's regression task (NaN-marked invalid pixels) beside segmentation."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -74,6 +76,36 @@ def test_a_multi_task_epoch_writes_every_tasks_metrics(data, tmp_path, one_threa
     best = trainer.history[metrics["best_epoch"] - 1]
     assert metrics["test_miou_semantic_at_best_val"] == best["test_miou_semantic"]
     assert metrics["test_miou_semantic_final"] == row["test_miou_semantic"]
+
+
+def test_a_regression_task_beside_segmentation_trains_and_is_scored(tmp_path, one_thread):
+    def split(count, seed):
+        base = _split(count, seed)
+        depth = base.targets["depth"]
+        # a 2-channel map the image predicts (its first channel, and minus it), ~10% pixels NaN
+        heat = torch.cat([depth - 1, 1 - depth], dim=1)
+        holes = torch.rand(count, 1, *depth.shape[2:], generator=torch.Generator().manual_seed(9))
+        heat = torch.where(holes < 0.1, math.nan, heat)
+        return DenseSplit(base.images, {"semantic": base.targets["semantic"], "heat": heat})
+
+    tasks = (
+        DenseTaskSpec("semantic", "segmentation", 2),
+        DenseTaskSpec("heat", "regression", channels=2),
+    )
+    data = DenseDataset("tiny-regression", tasks, split(40, 0), split(12, 1), "in memory")
+    trainer = DenseTrainer(config(epochs=2, crop=[8, 8], scales=[1.0, 1.5]), data)
+    assert trainer.tasks[1].outputs == 2
+    assert trainer.model(trainer.test_split.images[:2])["heat"].shape == (2, 2, 12, 16)
+    metrics = trainer.fit(tmp_path)
+    for row in trainer.history:
+        for column in ("val_abs_err_heat", "val_rmse_heat", "test_abs_err_heat", "test_rmse_heat"):
+            assert math.isfinite(row[column]) and row[column] > 0, column
+        assert math.isfinite(row["train_loss_heat"]) and "val_miou_semantic" in row
+        assert row["test_rmse_heat"] >= row["test_abs_err_heat"]
+    assert math.isfinite(metrics["test_rmse_heat_at_best_val"])
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["tasks"]["heat"] == {"kind": "regression", "primary": True, "metric": "abs_err"}
+    assert on_disk["lower_is_better"]["rmse"] is True
 
 
 def test_one_primary_task_selects_on_its_own_metric_and_noise_is_auxiliary(data, one_thread):
