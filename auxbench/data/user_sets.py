@@ -34,7 +34,14 @@ from typing import Any
 
 from auxbench.data.assemble import RawDataset
 from auxbench.data.dataset import DataError
-from auxbench.data.dense import TASKS_FILE, DenseDataset, DenseTaskSpec, read_dense_folder, read_tasks
+from auxbench.data.dense import (
+    IMAGE_FOLDER,
+    TASKS_FILE,
+    DenseDataset,
+    DenseTaskSpec,
+    read_dense_folder,
+    read_tasks,
+)
 from auxbench.data.user import (
     IMAGE_SUFFIXES,
     PRIMARY_CHOICES,
@@ -195,13 +202,24 @@ class UserDataset:
         root = Path(self.path)
         if self.kind == "npz":
             found = [root]
+        elif self.is_dense:
+            found = [root / TASKS_FILE]
+            try:  # the image folder and the declared tasks' folders
+                folders = [IMAGE_FOLDER, *(spec.name for spec in self.dense_tasks())]
+            except DataError:  # a bad tasks.yaml: whatever is there (reading it will say why)
+                folders = None
+            for split in _DENSE_SPLITS:
+                if folders is None:
+                    found += _visible_files(root / split)
+                else:
+                    found += [p for f in folders for p in _visible_files(root / split / f)]
         else:
-            splits = _DENSE_SPLITS if self.is_dense else _CLASSIFICATION_SPLITS
-            found = [root / TASKS_FILE] if self.is_dense else []
-            for split in splits:
-                found += _visible_files(root / split)
-            if not self.is_dense:
-                found = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
+            found = [
+                path
+                for split in _CLASSIFICATION_SPLITS
+                for path in _visible_files(root / split)
+                if path.suffix.lower() in IMAGE_SUFFIXES
+            ]
         for csv in (self.aux_csv, self.hierarchy_csv):
             if csv:
                 found.append(Path(csv))

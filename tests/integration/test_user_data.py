@@ -105,3 +105,35 @@ def test_a_bad_user_dataset_stops_the_workflow_with_one_line_before_any_job(tmp_
         result = run([BIN / "snakemake", "-n"], cwd=project, check=False)
         assert result.returncode != 0 and "Traceback" not in result.stderr
         assert f"auxbench: error: {message}" in result.stderr
+
+
+def test_a_dense_dataset_of_ones_own_fans_out_over_its_tasks(tmp_path):
+    from auxbench.data.scenes import SCENE_CLASSES, write_scenes
+
+    rooms = {"name": "rooms", "kind": "dense", "path": "data/user/rooms"}
+    dense = {
+        "datasets": [rooms],
+        "architectures": ["split"],
+        "settings": ["multi-task", "auxiliary-heat"],
+        "weightings": ["fixed", "uncertainty"],
+        "seeds": [0],
+    }
+    grid = {"datasets": ["synthetic"], "methods": ["single"], "lams": [1.0], "seeds": [0]}
+    project = copy_project(tmp_path, {**grid, "dense": dense})
+    folder = project / rooms["path"]
+    write_scenes(folder, 4, 2, 8, 8, seed=0)
+    (folder / "tasks.yaml").write_text(
+        f"tasks: {{label: {{kind: segmentation, classes: {len(SCENE_CLASSES)}}}, "
+        "depth: {kind: depth}}\n"
+    )
+    # auxiliary-heat names no task of tasks.yaml: one line, before any job
+    result = run([BIN / "snakemake", "-n"], cwd=project, check=False)
+    assert "auxbench: error: dense setting 'auxiliary-heat' is unknown" in result.stderr
+    dense["settings"] = ["multi-task", "auxiliary-depth"]
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump({**grid, "dense": dense}))
+    dry = run([BIN / "snakemake", "-n", "-p"], cwd=project).stdout
+    counts = scheduled(project)
+    # single-label, single-depth, then 2 settings × 2 weightings; 1 seed
+    assert counts["dense_train"] == 6 and counts["prepare_data"] == 2
+    assert "--dataset rooms --architecture split --setting single-label" in dry
+    assert dry.count("user_dataset=") == 6 and "--user-dataset" in dry

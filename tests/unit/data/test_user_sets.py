@@ -219,3 +219,26 @@ def test_images_are_what_the_example_drew(example):
     # warm shapes are red/orange (red > blue), cool ones blue/green (blue or green > red)
     assert (centre[is_warm, 0] > centre[is_warm, 2]).all()
     assert (centre[~is_warm, 0] < centre[~is_warm, 1:].max(dim=1).values).all()
+
+
+def test_a_dense_folder_is_prepared_with_its_tasks(tmp_path):
+    from auxbench.data.scenes import SCENE_CLASSES, write_scenes
+
+    folder = tmp_path / "rooms"
+    write_scenes(folder, 4, 2, 8, 8, seed=0)
+    (folder / "tasks.yaml").write_text(
+        f"tasks: {{label: {{kind: segmentation, classes: {len(SCENE_CLASSES)}}}, "
+        "depth: {kind: regression}}\n"
+    )
+    user = UserDataset.from_entry({"name": "rooms", "kind": "dense", "path": str(folder)})
+    assert [spec.name for spec in user.dense_tasks()] == ["label", "depth"]
+    manifest = prepare("rooms", tmp_path / "rooms.json", user=user)
+    assert manifest["tasks"] == {
+        "label": {"kind": "segmentation", "classes": len(SCENE_CLASSES)},
+        "depth": {"kind": "regression", "classes": None, "channels": 1},
+    }
+    assert manifest["n_train"] == 4 and manifest["n_test"] == 2
+    assert manifest["n_files"] == 1 + 6 * 3  # tasks.yaml, image/label/depth per example
+    assert "rooms: 4 train and 2 val images of 3×8×8" in user.summary()
+    with pytest.raises(ConfigError, match="is a dense dataset"):
+        user.read()
