@@ -60,6 +60,11 @@ TRAIN_FLAGS = (
 )
 
 
+DEFAULT_CONFIG = Path("config") / "config.yaml"
+"""The workflow's default config (relative to the working directory): ``auxbench datasets`` lists
+the user datasets it declares."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code: 2 for bad input, 1 for missing data or a
     failed run (e.g. a non-finite loss), 75 when stopped by SIGTERM/SIGUSR1 after a checkpoint,
@@ -162,7 +167,11 @@ def _parser() -> argparse.ArgumentParser:
     datasets = commands.add_parser("datasets", help="list datasets and whether their files exist")
     datasets.add_argument("--root", help="data root (default: $AUXBENCH_DATA or ./data/raw)")
     datasets.add_argument("--fetch", metavar="NAME", help="set up a dataset (fashion-mnist)")
-    _add_data_config(datasets, "also read and list the user datasets it declares, with sizes")
+    _add_data_config(
+        datasets,
+        "also read and list the user datasets it declares, with sizes (default: "
+        "config/config.yaml's, if it declares any)",
+    )
     datasets.add_argument(
         "--write-example",
         metavar="DIR",
@@ -522,16 +531,21 @@ def _datasets(args: argparse.Namespace) -> int:
             state, message = "MISSING", f"{directory} does not exist; {spec.howto}"
         print(f"{name:22s} {state:8s} {spec.summary}")
         print(f"{'':31s}{message}")
-    return _list_user_datasets(args.data_config)
+    if args.data_config is not None:
+        return _list_user_datasets(args.data_config)
+    if DEFAULT_CONFIG.is_file():  # the workflow's default config, when run in a checkout
+        from auxbench.data.user_sets import user_datasets
+
+        if user_datasets(read_yaml(DEFAULT_CONFIG), str(DEFAULT_CONFIG)):
+            return _list_user_datasets(DEFAULT_CONFIG)
+    return 0
 
 
-def _list_user_datasets(path: Path | None) -> int:
+def _list_user_datasets(path: Path) -> int:
     """Read every user dataset ``path`` declares and print its sizes, or its first problem;
     1 when any cannot be read."""
     from auxbench.data.user_sets import verify
 
-    if path is None:
-        return 0
     failed = 0
     print(f"your datasets ({path}):")
     for name, dataset in _declared(path).items():

@@ -236,3 +236,15 @@ def test_dense_train_on_a_declared_dense_folder(tmp_path, capsys, one_thread):
     assert metrics["config"]["user_dataset"]["name"] == "rooms"
     assert {"label", "depth", "normal", "noise"} <= set(metrics["tasks"])
     assert metrics["tasks"]["depth"]["primary"] and not metrics["tasks"]["label"]["primary"]
+
+
+def test_datasets_lists_the_default_configs_user_datasets(tmp_path, monkeypatch, capsys):
+    from auxbench.cli import main
+
+    config, _ = _example_config(tmp_path)
+    (tmp_path / "config").mkdir()
+    config.rename(tmp_path / "config" / "config.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["datasets", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "your datasets (config/config.yaml):" in out and "shapes: 32 train" in out
