@@ -242,3 +242,24 @@ def test_a_dense_folder_is_prepared_with_its_tasks(tmp_path):
     assert "rooms: 4 train and 2 val images of 3×8×8" in user.summary()
     with pytest.raises(ConfigError, match="is a dense dataset"):
         user.read()
+
+
+def test_an_npz_entry_loads_with_its_hierarchy(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "arrays.npz"
+    labels = np.repeat(np.arange(6), 5)
+    np.savez(
+        path,
+        images=rng.integers(0, 256, (30, 12, 12, 3), dtype=np.uint8),
+        labels=labels,
+        class_names=np.array(["a1", "a2", "a3", "b1", "b2", "c1"]),
+    )
+    hierarchy = tmp_path / "h.csv"
+    hierarchy.write_text("class,coarse\na1,a\na2,a\na3,a\nb1,b\nb2,b\nc1,c\n")
+    entry = {"name": "arr", "kind": "npz", "path": str(path), "hierarchy_csv": str(hierarchy)}
+    user = UserDataset.from_entry({**entry, "primary": "coarse"})
+    dataset = load("arr", val_fraction=0.2, user=user)
+    assert dataset.class_names == ("a", "b", "c") and dataset.num_aux_classes == 6
+    assert dataset.hierarchy_psi == 3  # a has three classes
+    assert len(dataset.train) + len(dataset.val) == 24 and len(dataset.test) == 6  # 20 % held out
+    assert user.files() == sorted([path, hierarchy])
